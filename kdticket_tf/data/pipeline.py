@@ -1,0 +1,261 @@
+"""Input pipelines: seeded, resumable training streams and evaluation datasets.
+
+A training stream is an endless `tf.data.Dataset` of batches that can start at
+any optimizer step: epoch e is shuffled with the stateless seed (seed, e), so the
+batches from step s onwards are the same whether the run started at 0 or resumed
+at s. That is what makes rewinding (retrain from step k) and resuming after a
+crash see exactly the data order of an uninterrupted run.
+"""
+
+import dataclasses
+from typing import Callable, Optional, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+_MAX_EPOCHS = 2**40
+
+
+class ArrayStream:
+  """Training batches from in-memory arrays, reshuffled per epoch by seed."""
+
+  def __init__(self, images, labels, batch_size, seed, preprocess,
+               augment=None):
+    """Creates the stream.
+
+    Args:
+      images: NumPy array [N, ...] of raw inputs (for example uint8 pixels).
+      labels: NumPy integer array [N].
+      batch_size: Global batch size; the last partial batch of an epoch is
+        dropped so every step has the same shape.
+      seed: Seed of the per-epoch shuffles and augmentations.
+      preprocess: Function of a batch of raw inputs to model inputs.
+      augment: Optional function (raw batch, stateless seed [2]) -> raw batch.
+
+    Raises:
+      ValueError: if there are fewer examples than one batch.
+    """
+    if len(images) != len(labels):
+      raise ValueError(f"{len(images)} images but {len(labels)} labels.")
+    if len(images) < batch_size:
+      raise ValueError(
+          f"batch_size={batch_size} is larger than the {len(images)} training "
+          "examples; lower --batch_size.")
+    self._images = tf.constant(images)
+    self._labels = tf.constant(labels.astype(np.int64))
+    self.num_examples = len(images)
+    self.batch_size = batch_size
+    self.steps_per_epoch = len(images) // batch_size
+    self._seed = int(seed)
+    self._preprocess = preprocess
+    self._augment = augment
+    self.augmented = augment is not None
+
+  def _epoch(self, epoch):
+    perm = tf.random.experimental.stateless_shuffle(
+        tf.range(self.num_examples, dtype=tf.int64),
+        seed=tf.stack([tf.constant(self._seed, tf.int64), epoch]))
+    used = self.steps_per_epoch * self.batch_size
+    index = tf.reshape(perm[:used], [self.steps_per_epoch, self.batch_size])
+    steps = epoch * self.steps_per_epoch + tf.range(self.steps_per_epoch,
+                                                     dtype=tf.int64)
+    return tf.data.Dataset.from_tensor_slices((steps, index))
+
+  def _batch(self, step, index):
+    images = tf.gather(self._images, index)
+    labels = tf.gather(self._labels, index)
+    if self._augment is not None:
+      images = self._augment(
+          images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
+    return self._preprocess(images), labels
+
+  def stream(self, start_step=0):
+    """Returns the endless batch stream beginning at optimizer step `start_step`."""
+    first_epoch, skip = divmod(int(start_step), self.steps_per_epoch)
+    dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
+        self._epoch).skip(skip)
+    dataset = dataset.map(self._batch, num_parallel_calls=AUTOTUNE,
+                          deterministic=True)
+    return dataset.prefetch(AUTOTUNE)
+
+  def ordered(self, batch_size=None):
+    """Returns one pass over the training set in order, preprocessed, unaugmented."""
+    dataset = tf.data.Dataset.from_tensor_slices((self._images, self._labels))
+    dataset = dataset.batch(batch_size or self.batch_size)
+    return dataset.map(lambda x, y: (self._preprocess(x), y),
+                       num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+class DatasetStream:
+  """Training batches from a user's batched `tf.data.Dataset`, one pass per epoch."""
+
+  def __init__(self, dataset, steps_per_epoch=None, augmented=True):
+    """Creates the stream.
+
+    Args:
+      dataset: A finite, batched dataset of (inputs, labels); it is iterated
+        once per epoch (shuffle it with `reshuffle_each_iteration`).
+      steps_per_epoch: Batches per epoch; counted once when not given.
+      augmented: Whether the dataset applies random augmentation (KD teacher
+        logits can only be cached when it does not).
+
+    Raises:
+      ValueError: if the dataset is empty or infinite without steps_per_epoch.
+    """
+    if steps_per_epoch is None:
+      cardinality = int(dataset.cardinality())
+      if cardinality == tf.data.INFINITE_CARDINALITY:
+        raise ValueError(
+            "The training dataset is infinite; pass steps_per_epoch or give a "
+            "finite dataset (one epoch).")
+      if cardinality < 0:
+        cardinality = sum(1 for _ in dataset)
+      steps_per_epoch = cardinality
+    if steps_per_epoch < 1:
+      raise ValueError("The training dataset is empty.")
+    self._dataset = dataset
+    self.steps_per_epoch = int(steps_per_epoch)
+    self.augmented = augmented
+
+  def stream(self, start_step=0):
+    """Returns the endless batch stream beginning at optimizer step `start_step`."""
+    first_epoch, skip = divmod(int(start_step), self.steps_per_epoch)
+    dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
+        lambda epoch: self._dataset.take(self.steps_per_epoch))
+    return dataset.skip(skip).prefetch(AUTOTUNE)
+
+  def ordered(self, batch_size=None):
+    """Returns one pass over the dataset as given."""
+    del batch_size
+    return self._dataset
+
+
+def eval_dataset(images, labels, batch_size, preprocess):
+  """Returns a cached, batched, preprocessed evaluation dataset."""
+  dataset = tf.data.Dataset.from_tensor_slices(
+      (images, labels.astype(np.int64))).batch(batch_size)
+  dataset = dataset.map(lambda x, y: (preprocess(x), y),
+                        num_parallel_calls=AUTOTUNE)
+  return dataset.cache().prefetch(AUTOTUNE)
+
+
+def normalizer(mean, std, scale=255.0):
+  """Returns a function: raw pixels -> float32 (x / scale - mean) / std."""
+  mean = tf.constant(mean, tf.float32)
+  std = tf.constant(std, tf.float32)
+
+  def normalize(images):
+    images = tf.cast(images, tf.float32) / scale
+    return (images - mean) / std
+  return normalize
+
+
+def pad_crop_flip(padding=4):
+  """Returns the CIFAR augmentation: pad, random crop back, random flip.
+
+  The returned function works on a whole batch [B, H, W, C] with one stateless
+  seed, drawing an offset and a flip per image.
+  """
+  def augment(images, seed):
+    shape = tf.shape(images)
+    batch, height, width = shape[0], shape[1], shape[2]
+    padded = tf.pad(images, [[0, 0], [padding, padding], [padding, padding],
+                             [0, 0]])
+    seeds = tf.random.experimental.stateless_split(seed, 3)
+    offset_y = tf.random.stateless_uniform([batch], seeds[0], 0, 2 * padding + 1,
+                                           tf.int32)
+    offset_x = tf.random.stateless_uniform([batch], seeds[1], 0, 2 * padding + 1,
+                                           tf.int32)
+    rows = offset_y[:, None] + tf.range(height)[None, :]
+    cols = offset_x[:, None] + tf.range(width)[None, :]
+    cropped = tf.gather(padded, rows, axis=1, batch_dims=1)
+    cropped = tf.gather(cropped, cols, axis=2, batch_dims=1)
+    flip = tf.random.stateless_uniform([batch], seeds[2]) < 0.5
+    return tf.where(flip[:, None, None, None], tf.reverse(cropped, [2]), cropped)
+  return augment
+
+
+@dataclasses.dataclass
+class LotteryData:
+  """The data of a lottery run.
+
+  Attributes:
+    name: Dataset name.
+    train: `ArrayStream` or `DatasetStream` of training batches.
+    test: Batched test dataset.
+    validation: Batched validation dataset, or None.
+    input_shape: Shape of one model input.
+    num_classes: Number of classes.
+    preprocess: Raw input batch -> model input (None when unknown), for export.
+    raw_dtype: dtype of raw inputs.
+  """
+  name: str
+  train: object
+  test: tf.data.Dataset
+  validation: Optional[tf.data.Dataset]
+  input_shape: Tuple[int, ...]
+  num_classes: int
+  preprocess: Optional[Callable] = None
+  raw_dtype: str = "float32"
+
+
+def split_arrays(images, labels, validation_size, train_size=0):
+  """Holds out `validation_size` examples by a fixed permutation (seed 0).
+
+  Returns:
+    (train images, train labels, validation images or None, validation labels).
+  """
+  if validation_size >= len(images):
+    raise ValueError(
+        f"validation_size={validation_size} leaves no training examples out of "
+        f"{len(images)}.")
+  validation = None, None
+  if validation_size:
+    order = np.random.default_rng(0).permutation(len(images))
+    keep, held = np.sort(order[validation_size:]), np.sort(order[:validation_size])
+    validation = images[held], labels[held]
+    images, labels = images[keep], labels[keep]
+  if train_size:
+    images, labels = images[:train_size], labels[:train_size]
+  return images, labels, validation[0], validation[1]
+
+
+def from_arrays(name, train_arrays, test_arrays, config, seed, mean, std,
+                num_classes, augment=None):
+  """Builds `LotteryData` from NumPy (images, labels) pairs.
+
+  Args:
+    name: Dataset name.
+    train_arrays: (images, labels) of the training split.
+    test_arrays: (images, labels) of the test split.
+    config: The `DataConfig`.
+    seed: Seed of shuffling and augmentation.
+    mean: Per-channel mean of pixels scaled to [0, 1].
+    std: Per-channel standard deviation.
+    num_classes: Number of classes.
+    augment: The dataset's standard augmentation, used unless config.augment
+      is False.
+
+  Returns:
+    The `LotteryData`.
+  """
+  images, labels, val_images, val_labels = split_arrays(
+      train_arrays[0], train_arrays[1], config.validation_size, config.train_size)
+  preprocess = normalizer(mean, std)
+  if config.augment is False:
+    augment = None
+  elif config.augment and augment is None:
+    augment = pad_crop_flip()
+  train = ArrayStream(images, labels, config.batch_size, seed, preprocess,
+                      augment)
+  validation = None
+  if val_images is not None:
+    validation = eval_dataset(val_images, val_labels, config.eval_batch_size,
+                              preprocess)
+  test = eval_dataset(test_arrays[0], test_arrays[1], config.eval_batch_size,
+                      preprocess)
+  return LotteryData(name=name, train=train, test=test, validation=validation,
+                     input_shape=tuple(images.shape[1:]),
+                     num_classes=num_classes, preprocess=preprocess,
+                     raw_dtype=str(images.dtype))

@@ -1,0 +1,142 @@
+"""TFDS datasets: CIFAR-10/100 (in memory) and ImageNet (streamed).
+
+TFDS cannot download here; these builders read a copy that a user has prepared
+(`tfds build cifar10 --data_dir=...` on a machine with internet, then copy the
+folder) and fail with a sentence saying where they looked when there is none.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from kdticket_tf import data as registry
+from kdticket_tf.data import pipeline
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN = (0.5071, 0.4865, 0.4409)
+CIFAR100_STD = (0.2673, 0.2564, 0.2762)
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DataNotFoundError(ValueError):
+  """A dataset is not prepared anywhere this package looks."""
+
+
+def _builder(name, data_dir):
+  return tfds.builder(name, data_dir=data_dir)
+
+
+def is_prepared(name, data_dir):
+  """True when TFDS has a prepared copy of `name` under `data_dir`."""
+  try:
+    builder = _builder(name, data_dir)
+  except Exception:  # pylint: disable=broad-except
+    return False
+  return tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json"))
+
+
+def require_prepared(name, data_dir):
+  """Raises `DataNotFoundError` unless TFDS has `name` prepared."""
+  if not is_prepared(name, data_dir):
+    where = data_dir or "the TFDS default (~/tensorflow_datasets)"
+    raise DataNotFoundError(
+        f"Dataset {name!r} is not prepared in {where}, and TFDS cannot download "
+        f"it here; run `tfds build {name}` on a machine with internet and copy "
+        "the folder to --data_dir.")
+
+
+def load_arrays(name, data_dir):
+  """Loads the train and test splits of a prepared TFDS dataset as NumPy arrays."""
+  splits = tfds.load(name, split=["train", "test"], data_dir=data_dir,
+                     download=False, batch_size=-1, as_supervised=True)
+  (train_x, train_y), (test_x, test_y) = tfds.as_numpy(splits)
+  return (train_x, train_y), (test_x, test_y)
+
+
+def _num_classes(name, data_dir):
+  return _builder(name, data_dir).info.features["label"].num_classes
+
+
+def _cifar(name, mean, std):
+  def build(config, seed):
+    require_prepared(name, config.data_dir)
+    train, test = load_arrays(name, config.data_dir)
+    augment = pipeline.pad_crop_flip() if config.augment is not False else None
+    return pipeline.from_arrays(name, train, test, config, seed, mean, std,
+                                _num_classes(name, config.data_dir), augment)
+  return build
+
+
+registry.register("cifar10")(_cifar("cifar10", CIFAR10_MEAN, CIFAR10_STD))
+registry.register("cifar100")(_cifar("cifar100", CIFAR100_MEAN, CIFAR100_STD))
+
+
+def _imagenet_train_map(seed, image_size):
+  normalize = pipeline.normalizer(IMAGENET_MEAN, IMAGENET_STD)
+
+  def preprocess(example, index):
+    image = example["image"]
+    stateless = tf.stack([tf.constant(seed, tf.int64), index])
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        tf.shape(image), tf.zeros([0, 0, 4], tf.float32), seed=stateless,
+        area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3),
+        use_image_if_no_bounding_boxes=True)
+    image = tf.slice(image, begin, size)
+    image = tf.image.resize(image, [image_size, image_size])
+    image = tf.image.stateless_random_flip_left_right(image, stateless)
+    return normalize(image), example["label"]
+  return preprocess
+
+
+def _imagenet_eval_map(image_size):
+  normalize = pipeline.normalizer(IMAGENET_MEAN, IMAGENET_STD)
+
+  def preprocess(example):
+    image = tf.image.resize(example["image"], [256, 256])
+    image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
+    return normalize(image), example["label"]
+  return preprocess
+
+
+@registry.register("imagenet2012")
+def build_imagenet(config, seed, image_size=224):
+  """ImageNet from TFDS, streamed: random resized crop + flip, 224 centre crop."""
+  name = "imagenet2012"
+  require_prepared(name, config.data_dir)
+  builder = _builder(name, config.data_dir)
+  num_train = builder.info.splits["train"].num_examples
+  if config.validation_size:
+    train_split = f"train[{config.validation_size}:]"
+    validation = builder.as_dataset(split=f"train[:{config.validation_size}]")
+    validation = validation.map(_imagenet_eval_map(image_size),
+                                num_parallel_calls=pipeline.AUTOTUNE)
+    validation = validation.batch(config.eval_batch_size).prefetch(
+        pipeline.AUTOTUNE)
+    num_train -= config.validation_size
+  else:
+    train_split, validation = "train", None
+  read_config = tfds.ReadConfig(shuffle_seed=seed)
+  train = builder.as_dataset(split=train_split, shuffle_files=True,
+                             read_config=read_config)
+  train = train.shuffle(10 * config.batch_size, seed=seed).enumerate()
+  train = train.map(lambda i, ex: _imagenet_train_map(seed, image_size)(ex, i),
+                    num_parallel_calls=pipeline.AUTOTUNE)
+  train = train.batch(config.batch_size, drop_remainder=True)
+  test = builder.as_dataset(split="validation").map(
+      _imagenet_eval_map(image_size), num_parallel_calls=pipeline.AUTOTUNE)
+  test = test.batch(config.eval_batch_size).prefetch(pipeline.AUTOTUNE)
+  stream = pipeline.DatasetStream(
+      train, steps_per_epoch=max(num_train // config.batch_size, 1),
+      augmented=config.augment is not False)
+  return pipeline.LotteryData(
+      name=name, train=stream, test=test, validation=validation,
+      input_shape=(image_size, image_size, 3),
+      num_classes=builder.info.features["label"].num_classes,
+      preprocess=None, raw_dtype="uint8")
+
+
+del np

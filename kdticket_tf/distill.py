@@ -1,0 +1,151 @@
+"""The KD ticket's distillation: the loss and a `Distiller` with its own train_step.
+
+`distillation_loss` is the reference code's
+
+    alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)) + (1 - alpha) * CE(y, z_s)
+
+with the KL summed over classes and averaged over the batch (`batchmean`), or
+averaged over batch x classes (`mean`, the reference CIFAR script's reduction).
+
+`Distiller` is a `keras.Model` holding a (TF-MOT wrapped) student and a frozen
+teacher. Its `train_step` runs the teacher with `training=False` (or reads teacher
+logits cached beside the batch), and applies gradients to the student only; its
+`test_step` evaluates the student alone. It works with `fit`, callbacks,
+checkpoints and distribution strategies.
+"""
+
+import tensorflow as tf
+import tf_keras as keras
+
+
+def distillation_loss(labels, student_logits, teacher_logits, alpha,
+                      temperature, reduction="batchmean"):
+  """Returns the KD loss averaged over the batch.
+
+  Args:
+    labels: Integer class labels [B].
+    student_logits: Student logits [B, C].
+    teacher_logits: Teacher logits [B, C].
+    alpha: Weight of the distillation term, in [0, 1].
+    temperature: Softmax temperature T > 0.
+    reduction: `batchmean` (KL summed over classes, mean over the batch) or
+      `mean` (mean over batch x classes).
+
+  Returns:
+    A scalar float32 tensor.
+
+  Raises:
+    ValueError: for an unknown reduction.
+  """
+  if reduction not in ("batchmean", "mean"):
+    raise ValueError(
+        f"reduction={reduction!r} is not supported; use 'batchmean' or 'mean'.")
+  return tf.reduce_mean(per_example_distillation_loss(
+      labels, student_logits, teacher_logits, alpha, temperature, reduction))
+
+
+def per_example_distillation_loss(labels, student_logits, teacher_logits, alpha,
+                                  temperature, reduction="batchmean"):
+  """Returns the KD loss of each example [B]; its mean is `distillation_loss`."""
+  student_logits = tf.cast(student_logits, tf.float32)
+  teacher_logits = tf.stop_gradient(tf.cast(teacher_logits, tf.float32))
+  log_student = tf.nn.log_softmax(student_logits / temperature, axis=-1)
+  log_teacher = tf.nn.log_softmax(teacher_logits / temperature, axis=-1)
+  kl = tf.reduce_sum(tf.exp(log_teacher) * (log_teacher - log_student), axis=-1)
+  if reduction == "mean":
+    kl = kl / tf.cast(tf.shape(student_logits)[-1], tf.float32)
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int32), logits=student_logits)
+  alpha = tf.cast(alpha, tf.float32)
+  return alpha * temperature**2 * kl + (1.0 - alpha) * cross_entropy
+
+
+class Distiller(keras.Model):
+  """Trains `student` on a frozen `teacher`'s soft labels and the hard labels."""
+
+  def __init__(self, student, teacher, alpha=0.9, temperature=5.0,
+               reduction="batchmean", **kwargs):
+    """Creates the distiller.
+
+    Args:
+      student: The model to train (its logits are the output).
+      teacher: The model whose logits are the soft labels; frozen.
+      alpha: Weight of the distillation term.
+      temperature: Softmax temperature.
+      reduction: `batchmean` or `mean` (see `distillation_loss`).
+      **kwargs: Passed to `keras.Model`.
+    """
+    super().__init__(**kwargs)
+    self.student = student
+    self.teacher = teacher
+    self.teacher.trainable = False
+    self.temperature = float(temperature)
+    self.reduction = reduction
+    # A variable so `kd_stop_epoch` can switch to hard labels without retracing.
+    self.alpha = tf.Variable(float(alpha), trainable=False, dtype=tf.float32,
+                             name="kd_alpha")
+    self.loss_tracker = keras.metrics.Mean(name="loss")
+    self.accuracy_metric = keras.metrics.SparseCategoricalAccuracy(
+        name="accuracy")
+
+  @property
+  def metrics(self):
+    return [self.loss_tracker, self.accuracy_metric]
+
+  def call(self, inputs, training=None):
+    return self.student(inputs, training=training)
+
+  def _scaled(self, loss):
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / tf.cast(replicas, loss.dtype)
+
+  def train_step(self, data):
+    if len(data) == 3:  # (inputs, labels, cached teacher logits)
+      inputs, labels, teacher_logits = data
+    else:
+      inputs, labels = data
+      teacher_logits = self.teacher(inputs, training=False)
+    with tf.GradientTape() as tape:
+      student_logits = self.student(inputs, training=True)
+      loss = distillation_loss(labels, student_logits, teacher_logits,
+                               self.alpha, self.temperature, self.reduction)
+      if self.student.losses:
+        loss += tf.add_n(self.student.losses)
+      scaled_loss = self._scaled(loss)
+      if isinstance(self.optimizer,
+                    keras.mixed_precision.LossScaleOptimizer):
+        scaled_loss = self.optimizer.get_scaled_loss(scaled_loss)
+    variables = self.student.trainable_variables
+    gradients = tape.gradient(scaled_loss, variables)
+    if isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer):
+      gradients = self.optimizer.get_unscaled_gradients(gradients)
+    self.optimizer.apply_gradients(zip(gradients, variables))
+    self.loss_tracker.update_state(loss)
+    self.accuracy_metric.update_state(labels, student_logits)
+    return {m.name: m.result() for m in self.metrics}
+
+  def test_step(self, data):
+    inputs, labels = data[0], data[1]
+    logits = self.student(inputs, training=False)
+    loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int32), logits=tf.cast(logits, tf.float32)))
+    self.loss_tracker.update_state(loss)
+    self.accuracy_metric.update_state(labels, logits)
+    return {m.name: m.result() for m in self.metrics}
+
+
+class StopDistillation(keras.callbacks.Callback):
+  """Switches a `Distiller` to hard labels only from epoch `stop_epoch` on."""
+
+  def __init__(self, stop_epoch):
+    super().__init__()
+    self._stop_epoch = stop_epoch
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if epoch >= self._stop_epoch:
+      self.model.alpha.assign(0.0)
+
+
+def compile_distiller(model, optimizer):
+  """Compiles a `Distiller` (the loss lives in its train_step)."""
+  model.compile(optimizer=optimizer)

@@ -1,0 +1,441 @@
+"""The level loop: dense run, prune, retrain each recipe, record, resume.
+
+Workdir layout (every file written atomically; a stage whose `metrics.json` says
+`done` is never recomputed, an interrupted stage resumes from its last epoch):
+
+    config.json                  the resolved configuration
+    results.json / .csv / .md    one row per (recipe, level), rewritten as they finish
+    dense/                       level 0
+      init.weights.npz           θ0
+      rewind.weights.npz         θk (the rewind step)
+      final.weights.npz          θT
+      metrics.json               row, per-epoch history
+      checkpoints/ epochs/       resume state
+    <recipe>/level_01/ ...       one folder per recipe and level
+      masks.npz                  the level's masks (1 kept, 0 pruned)
+      final.weights.npz          the trained ticket (pruned weights exactly 0)
+      metrics.json, checkpoints/, epochs/
+"""
+
+import dataclasses
+import os
+import shutil
+import time
+import zlib
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+from kdticket_tf import artifacts
+from kdticket_tf import config as config_lib
+from kdticket_tf import distill
+from kdticket_tf import recipes as recipes_lib
+from kdticket_tf import results
+from kdticket_tf import training
+from kdticket_tf.data import pipeline
+from kdticket_tf.pruning import masks as masks_lib
+from kdticket_tf.pruning import weights as weights_lib
+from kdticket_tf.pruning import wrapper
+
+DENSE_DIR = "dense"
+DONE = "done"
+
+
+def level_dir(workdir, recipe, level):
+  """Returns the folder of `recipe` at `level` (level 0 is the dense run)."""
+  if level == 0:
+    return os.path.join(workdir, DENSE_DIR)
+  return os.path.join(workdir, recipe, f"level_{level:02d}")
+
+
+def _remove_resume_state(folder):
+  """Deletes epoch checkpoints once a stage's results are written."""
+  for name in ("checkpoints", "epochs"):
+    shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def _is_done(folder):
+  path = os.path.join(folder, "metrics.json")
+  return os.path.exists(path) and artifacts.read_json(path).get("status") == DONE
+
+
+def compile_classifier(model, optimizer):
+  """Compiles a logits model with sparse cross-entropy and accuracy."""
+  model.compile(
+      optimizer=optimizer,
+      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+
+
+class SaveWeightsAtStep(keras.callbacks.Callback):
+  """Saves the base model's weights after optimizer step `step` (θk)."""
+
+  def __init__(self, base_model, step, steps_per_epoch, path):
+    super().__init__()
+    self._base = base_model
+    self._step = step
+    self._steps_per_epoch = steps_per_epoch
+    self._path = path
+    self._epoch = 0
+
+  def _implements_train_batch_hooks(self):
+    # Epoch-aligned steps need no per-batch hook: the train loop stays free of
+    # Python calls between steps.
+    return self._step % self._steps_per_epoch != 0
+
+  def on_epoch_begin(self, epoch, logs=None):
+    self._epoch = epoch
+
+  def _save_if_due(self, step):
+    if step == self._step and not os.path.exists(self._path):
+      weights_lib.save_model_weights(self._path, self._base)
+
+  def on_train_batch_end(self, batch, logs=None):
+    self._save_if_due(self._epoch * self._steps_per_epoch + batch + 1)
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._save_if_due((epoch + 1) * self._steps_per_epoch)
+
+
+@dataclasses.dataclass
+class Lottery:
+  """A lottery ticket search over one model and dataset.
+
+  Attributes:
+    model_fn: Returns a fresh, uncompiled tf_keras model (logits output).
+    data: The `LotteryData`.
+    config: The `LotteryConfig` (its `data` and `model` fields are only
+      recorded; `model_fn` and `data` are what runs).
+    workdir: Where everything is written.
+  """
+  model_fn: object
+  data: pipeline.LotteryData
+  config: config_lib.LotteryConfig
+  workdir: str
+
+  def __post_init__(self):
+    self._steps_per_epoch = self.data.train.steps_per_epoch
+    self._total_steps = self.config.train.total_steps(self._steps_per_epoch)
+    self._rewind_step = self.config.pruning.rewind_step.to_steps(
+        self._steps_per_epoch)
+    if self._rewind_step >= self._total_steps and any(
+        recipes_lib.get(r).uses_rewind_point for r in self.config.recipes):
+      raise ValueError(
+          f"rewind_step={self.config.pruning.rewind_step} is "
+          f"{self._rewind_step} steps, not before the end of training "
+          f"({self._total_steps} steps); choose a smaller rewind step.")
+    self._rows = {}
+    self._started = time.time()
+
+  # ---------------------------------------------------------------- models
+  def _build(self, seed):
+    keras.utils.set_random_seed(seed)
+    model = self.model_fn()
+    if not isinstance(model, keras.Model):
+      raise ValueError(
+          f"model_fn returned {type(model).__name__}, not a tf_keras Model; "
+          "import kdticket_tf before TensorFlow so tf.keras is tf_keras.")
+    return model
+
+  def _wrapped(self, base):
+    wrapped = wrapper.wrap_model(base, self.config.pruning.keep_dense)
+    training.add_weight_decay(wrapped, self.config.train.weight_decay)
+    return wrapped
+
+  def _prunable_info(self, wrapped):
+    return [(name, w) for name, w, _ in wrapper.prunable_variables(wrapped)]
+
+  # ------------------------------------------------------------ dense run
+  def run_dense(self):
+    """Trains the dense network (level 0) unless it is done; returns its row."""
+    folder = level_dir(self.workdir, None, 0)
+    if _is_done(folder):
+      return artifacts.read_json(os.path.join(folder, "metrics.json"))["row"]
+    started = time.time()
+    base = self._build(self.config.train.seed)
+    init_path = os.path.join(folder, "init.weights.npz")
+    if os.path.exists(init_path):
+      weights_lib.load_model_weights(init_path, base)
+    else:
+      weights_lib.save_model_weights(init_path, base)
+    rewind_path = os.path.join(folder, "rewind.weights.npz")
+    callbacks = []
+    if self._rewind_step == 0:
+      if not os.path.exists(rewind_path):
+        weights_lib.save_model_weights(rewind_path, base)
+    else:
+      callbacks.append(SaveWeightsAtStep(base, self._rewind_step,
+                                         self._steps_per_epoch, rewind_path))
+    training.add_weight_decay(base, self.config.train.weight_decay)
+    history = training.train(
+        base, self.data, self.config.train,
+        training.TrainingPlan(steps=self._total_steps), folder,
+        compile_classifier, callbacks=callbacks, evaluate=self._evaluate_sets())
+    weights_lib.save_model_weights(os.path.join(folder, "final.weights.npz"),
+                                   base)
+    row = self._row(results.DENSE, 0, 0.0, history, started)
+    artifacts.write_json(os.path.join(folder, "metrics.json"),
+                         {"status": DONE, "row": row, "history": history})
+    _remove_resume_state(folder)
+    return row
+
+  def _evaluate_sets(self):
+    return {"test": self.data.test, "validation": self.data.validation}
+
+  # ---------------------------------------------------------------- masks
+  def _previous_masks(self, recipe, level, wrapped):
+    if level == 1 or self.config.pruning.schedule == "oneshot":
+      return masks_lib.ones_like([w.numpy() for _, w in
+                                  self._prunable_info(wrapped)])
+    return self._load_masks(level_dir(self.workdir, recipe.name, level - 1),
+                            wrapped)
+
+  def _load_masks(self, folder, wrapped):
+    shapes = [w.shape for _, w in self._prunable_info(wrapped)]
+    return weights_lib.load_arrays(os.path.join(folder, "masks.npz"), shapes)
+
+  def _ranking_weights(self, recipe, level, base, wrapped):
+    """Loads the weights that magnitude pruning ranks into `base`; returns them."""
+    if level == 1 or self.config.pruning.schedule == "oneshot":
+      source = level_dir(self.workdir, None, 0)
+    else:
+      source = level_dir(self.workdir, recipe.name, level - 1)
+    weights_lib.load_model_weights(os.path.join(source, "final.weights.npz"),
+                                   base)
+    return [w.numpy() for _, w in self._prunable_info(wrapped)]
+
+  def compute_masks(self, recipe, level, base, wrapped):
+    """Returns the masks of `recipe` at `level` (computed once, then read)."""
+    folder = level_dir(self.workdir, recipe.name, level)
+    path = os.path.join(folder, "masks.npz")
+    if os.path.exists(path):
+      return self._load_masks(folder, wrapped)
+    pruning = self.config.pruning
+    previous = self._previous_masks(recipe, level, wrapped)
+    ranked = self._ranking_weights(recipe, level, base, wrapped)
+    if pruning.schedule == "iterative":
+      new = masks_lib.iterative_masks(ranked, previous, pruning.fraction,
+                                      pruning.scope)
+    else:
+      new = masks_lib.target_masks(ranked, pruning.expected_sparsity(level),
+                                   pruning.scope)
+    if recipe.mask == "random":
+      rng = np.random.default_rng(
+          [self.config.train.seed, level, zlib.crc32(recipe.name.encode())])
+      new = masks_lib.random_masks(new, previous, rng)
+    names = [f"{name}.{w.name.split('/')[-1].split(':')[0]}"
+             for name, w in self._prunable_info(wrapped)]
+    weights_lib.save_arrays(path, new, names)
+    return new
+
+  # ------------------------------------------------------------ retraining
+  def _start_weights(self, recipe, level, base):
+    dense = level_dir(self.workdir, None, 0)
+    if recipe.start == "reinit":
+      fresh = self._build(self.config.train.seed + 7919 * level)
+      base.set_weights(fresh.get_weights())
+      return
+    path = {
+        "init": os.path.join(dense, "init.weights.npz"),
+        "rewind": os.path.join(dense, "rewind.weights.npz"),
+        "previous": os.path.join(level_dir(self.workdir, recipe.name, level - 1),
+                                 "final.weights.npz"),
+    }[recipe.start]
+    weights_lib.load_model_weights(path, base)
+
+  def _plan(self, recipe):
+    offset = self._rewind_step if recipe.schedule_start == "rewind" else 0
+    return training.TrainingPlan(
+        steps=self._total_steps - offset, schedule_offset=offset,
+        data_offset=offset,
+        constant_lr=(self.config.pruning.finetune_lr if recipe.constant_lr
+                     else None))
+
+  def _teacher(self, recipe, level):
+    teacher_spec = self.config.distill.teacher
+    if teacher_spec == "dense" or (teacher_spec == "previous_level" and
+                                   level == 1):
+      path = os.path.join(level_dir(self.workdir, None, 0), "final.weights.npz")
+    elif teacher_spec == "previous_level":
+      path = os.path.join(level_dir(self.workdir, recipe.name, level - 1),
+                          "final.weights.npz")
+    else:
+      path = teacher_spec
+    teacher = self._build(self.config.train.seed)
+    if path.endswith(".npz"):
+      weights_lib.load_model_weights(path, teacher)
+    else:
+      teacher.load_weights(path)
+    return teacher
+
+  def _fit_model(self, recipe, level, wrapped):
+    """Returns (model to fit, compile function, extra callbacks)."""
+    if not recipe.distill:
+      return wrapped, compile_classifier, []
+    settings = self.config.distill
+    distiller = distill.Distiller(
+        wrapped, self._teacher(recipe, level), alpha=settings.alpha,
+        temperature=settings.temperature, reduction=settings.reduction)
+    callbacks = []
+    if settings.stop_epoch is not None:
+      callbacks.append(distill.StopDistillation(settings.stop_epoch))
+    return distiller, distill.compile_distiller, callbacks
+
+  def run_level(self, recipe, level):
+    """Prunes and retrains `recipe` at `level` unless done; returns its row."""
+    folder = level_dir(self.workdir, recipe.name, level)
+    if _is_done(folder):
+      return artifacts.read_json(os.path.join(folder, "metrics.json"))["row"]
+    started = time.time()
+    base = self._build(self.config.train.seed)
+    wrapped = self._wrapped(base)
+    level_masks = self.compute_masks(recipe, level, base, wrapped)
+    self._start_weights(recipe, level, base)
+    wrapper.set_masks(wrapped, level_masks)
+    model, compile_fn, callbacks = self._fit_model(recipe, level, wrapped)
+    history = training.train(model, self.data, self.config.train,
+                             self._plan(recipe), folder, compile_fn,
+                             callbacks=callbacks,
+                             evaluate=self._evaluate_sets())
+    self._check_pruned_weights_are_zero(wrapped, folder)
+    weights_lib.save_model_weights(os.path.join(folder, "final.weights.npz"),
+                                   base)
+    sparsity = masks_lib.sparsity(level_masks)
+    row = self._row(recipe.name, level, sparsity, history, started)
+    layers = {
+        name: {"shape": list(w.shape), "weights": int(np.size(m)),
+               "nonzero": int(np.count_nonzero(w.numpy())),
+               "sparsity": float(s)}
+        for (name, w), m, s in zip(self._prunable_info(wrapped), level_masks,
+                                   masks_lib.layer_sparsities(level_masks))}
+    artifacts.write_json(os.path.join(folder, "metrics.json"), {
+        "status": DONE, "row": row, "layers": layers, "history": history})
+    _remove_resume_state(folder)
+    return row
+
+  def _check_pruned_weights_are_zero(self, wrapped, folder):
+    for name, weight, mask in wrapper.prunable_variables(wrapped):
+      leaked = np.count_nonzero(weight.numpy()[mask.numpy() == 0])
+      if leaked:
+        raise RuntimeError(
+            f"{leaked} pruned weights of layer {name!r} are non-zero after "
+            f"training in {folder}; this is a bug in kdticket_tf, please report "
+            "it.")
+
+  def _row(self, recipe, level, sparsity, history, started):
+    last = history[-1] if history else {}
+    tests = [h["test_accuracy"] for h in history if "test_accuracy" in h]
+    return {
+        "recipe": recipe, "level": level, "sparsity": float(sparsity),
+        "weights_remaining": 1.0 - float(sparsity),
+        "test_accuracy": last.get("test_accuracy"),
+        "best_test_accuracy": max(tests) if tests else None,
+        "validation_accuracy": last.get("validation_accuracy"),
+        "train_loss": last.get("loss"),
+        "epochs": len(history),
+        "seconds": time.time() - started,
+        "status": DONE,
+    }
+
+  # ------------------------------------------------------------------ run
+  def _record(self, row):
+    self._rows[(row["recipe"], row["level"])] = row
+    results.write(self.workdir, list(self._rows.values()),
+                  self.config.recipes)
+
+  def run(self):
+    """Runs (or resumes) the whole search; returns the sorted result rows."""
+    os.makedirs(self.workdir, exist_ok=True)
+    artifacts.write_json(os.path.join(self.workdir, "config.json"),
+                         config_lib.to_dict(self.config))
+    if self.config.train.deterministic:
+      tf.config.experimental.enable_op_determinism()
+    dense = self.run_dense()
+    self._record(dense)
+    self._progress(dense, 0)
+    levels = self.config.pruning.num_levels
+    for level in range(1, levels + 1):
+      for name in self.config.recipes:
+        row = self.run_level(recipes_lib.get(name), level)
+        self._record(row)
+        self._progress(row, level)
+    return results.sort_rows(list(self._rows.values()), self.config.recipes)
+
+  def _progress(self, row, level):
+    levels = self.config.pruning.num_levels
+    elapsed = time.time() - self._started
+    done = len(self._rows)
+    total = 1 + levels * len(self.config.recipes)
+    remaining = elapsed / max(done, 1) * (total - done)
+    accuracy = row.get("test_accuracy")
+    logging.info(
+        "%-14s level %d/%d  weights remaining %6.2f%%  test accuracy %s  "
+        "elapsed %.0fs  about %.0fs left", row["recipe"], level, levels,
+        100.0 * row["weights_remaining"],
+        "n/a" if accuracy is None else f"{100.0 * accuracy:.2f}%",
+        elapsed, remaining)
+
+
+def run_lottery(config, workdir, data=None, model_fn=None):
+  """Runs a lottery search described by `config` in `workdir`.
+
+  Args:
+    config: A `LotteryConfig`.
+    workdir: Output folder (created; an earlier run there is resumed).
+    data: `LotteryData`; by default built from `config.data`.
+    model_fn: Model builder; by default `config.model` from the registry.
+
+  Returns:
+    The result rows (dicts), dense first.
+  """
+  # pylint: disable=g-import-not-at-top
+  from kdticket_tf import data as data_lib
+  from kdticket_tf import models as models_lib
+  if data is None:
+    data = data_lib.load(config.data, seed=config.train.seed)
+  if model_fn is None:
+    def model_fn():
+      return models_lib.build(config.model, data.input_shape, data.num_classes)
+  return Lottery(model_fn, data, config, workdir).run()
+
+
+def find_tickets(model_fn, train_data, test_data, workdir, *,
+                 recipes=("lt",), train=None, pruning=None, distill=None,
+                 validation_data=None, steps_per_epoch=None,
+                 augmented=True):
+  """Finds lottery tickets for your own model and data.
+
+  Args:
+    model_fn: Returns an uncompiled functional or Sequential tf_keras model
+      whose output is logits.
+    train_data: Finite, batched `tf.data.Dataset` of (inputs, integer labels),
+      one epoch; it is iterated once per epoch.
+    test_data: Batched `tf.data.Dataset` for the per-epoch test accuracy.
+    workdir: Output folder (resumed if it holds an earlier run).
+    recipes: Recipe names (see `kdticket_tf.recipes.names()`).
+    train: `TrainConfig` (defaults: SGD 0.1, 2 epochs).
+    pruning: `PruningConfig` (defaults: iterative, 20% per level, 3 levels).
+    distill: `DistillConfig` for KD recipes.
+    validation_data: Optional batched validation dataset.
+    steps_per_epoch: Batches per epoch of `train_data` (counted if None).
+    augmented: Whether `train_data` applies random augmentation.
+
+  Returns:
+    The result rows: dicts with recipe, level, sparsity, test_accuracy,
+    best_test_accuracy, seconds, ...; the dense run is level 0.
+  """
+  config = config_lib.LotteryConfig(
+      recipes=tuple(recipes), train=train or config_lib.TrainConfig(),
+      pruning=pruning or config_lib.PruningConfig(),
+      distill=distill or config_lib.DistillConfig(),
+      data=config_lib.DataConfig(dataset="user"),
+      model=config_lib.ModelConfig(name="user"))
+  sample = next(iter(test_data))[0]
+  data = pipeline.LotteryData(
+      name="user",
+      train=pipeline.DatasetStream(train_data, steps_per_epoch, augmented),
+      test=test_data, validation=validation_data,
+      input_shape=tuple(sample.shape[1:]), num_classes=0)
+  return Lottery(model_fn, data, config, workdir).run()

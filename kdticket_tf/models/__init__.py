@@ -1,0 +1,46 @@
+"""Model registry: name -> builder `fn(config, input_shape, num_classes)`.
+
+Every builder returns an uncompiled functional `tf_keras` model that outputs
+logits from a Dense layer named `logits`; layer names are explicit so weights and
+masks files are readable and `keep_dense` patterns are stable.
+"""
+
+_BUILDERS = {}
+
+
+def register(name):
+  """Decorator adding a builder under `name`."""
+  def decorator(builder):
+    if name in _BUILDERS:
+      raise ValueError(f"Model {name!r} is already registered.")
+    _BUILDERS[name] = builder
+    return builder
+  return decorator
+
+
+def names():
+  """Returns the registered model names."""
+  return sorted(_BUILDERS)
+
+
+def get(name):
+  """Returns the builder registered as `name`.
+
+  Raises:
+    ValueError: if no model has that name.
+  """
+  if name not in _BUILDERS:
+    raise ValueError(
+        f"model={name!r} is unknown; choose one of: {', '.join(names())}.")
+  return _BUILDERS[name]
+
+
+def build(config, input_shape, num_classes):
+  """Builds the model of `config` (a `ModelConfig`)."""
+  return get(config.name)(config, tuple(input_shape), int(num_classes))
+
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from kdticket_tf.models import lenet  # registers lenet_300_100, conv2/4/6
+from kdticket_tf.models import resnet  # registers resnet_cifar, resnet50
+from kdticket_tf.models import vgg  # registers vgg16, vgg19

@@ -1,0 +1,82 @@
+"""Result rows of a lottery run: `results.json`, `results.csv`, `results.md`.
+
+One row per (recipe, level); the dense run is the row with recipe `dense` and
+level 0. The files are rewritten atomically each time a level finishes.
+"""
+
+import csv
+import io
+import os
+
+from kdticket_tf import artifacts
+
+COLUMNS = ("recipe", "level", "sparsity", "weights_remaining", "test_accuracy",
+           "best_test_accuracy", "validation_accuracy", "train_loss", "epochs",
+           "seconds", "status")
+DENSE = "dense"
+
+
+def sort_rows(rows, recipe_order=()):
+  """Sorts rows by level, then by `recipe_order` (dense first)."""
+  order = {name: index for index, name in enumerate((DENSE,) + tuple(recipe_order))}
+  return sorted(rows, key=lambda r: (r["level"], order.get(r["recipe"], 999),
+                                     r["recipe"]))
+
+
+def to_csv(rows):
+  """Returns the rows as CSV text with the standard columns."""
+  stream = io.StringIO()
+  writer = csv.DictWriter(stream, fieldnames=COLUMNS, extrasaction="ignore",
+                          lineterminator="\n")
+  writer.writeheader()
+  for row in rows:
+    writer.writerow({k: row.get(k, "") for k in COLUMNS})
+  return stream.getvalue()
+
+
+def _percent(value):
+  return "" if value is None else f"{100.0 * value:.2f}"
+
+
+def to_markdown(rows, recipe_order=()):
+  """Returns a markdown table: levels down, recipes across, test accuracy in %.
+
+  Each level's row shows the % of prunable weights remaining (of the first
+  recipe that has the level; magnitude recipes of one schedule agree).
+  """
+  recipes = [r for r in recipe_order if any(x["recipe"] == r for x in rows)]
+  recipes += sorted({x["recipe"] for x in rows} - set(recipes) - {DENSE})
+  dense = [x for x in rows if x["recipe"] == DENSE]
+  levels = sorted({x["level"] for x in rows if x["recipe"] != DENSE})
+  header = ["level", "% weights remaining"] + recipes
+  lines = ["| " + " | ".join(header) + " |",
+           "|" + "|".join("---" for _ in header) + "|"]
+  if dense:
+    value = _percent(dense[0].get("test_accuracy"))
+    lines.append("| 0 (dense) | 100.0 | " +
+                 " | ".join(value for _ in recipes) + " |")
+  for level in levels:
+    cells = {x["recipe"]: x for x in rows if x["level"] == level}
+    first = next(cells[r] for r in recipes if r in cells)
+    row = [str(level), f"{100.0 * first['weights_remaining']:.1f}"]
+    for recipe in recipes:
+      cell = cells.get(recipe)
+      if cell is None:
+        row.append("")
+      elif cell.get("status", "done") != "done":
+        row.append(cell.get("status"))
+      else:
+        row.append(_percent(cell.get("test_accuracy")))
+    lines.append("| " + " | ".join(row) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def write(workdir, rows, recipe_order=()):
+  """Writes `results.json`, `results.csv` and `results.md` in `workdir`."""
+  rows = sort_rows(rows, recipe_order)
+  artifacts.write_json(os.path.join(workdir, "results.json"), rows)
+  artifacts.write_text(os.path.join(workdir, "results.csv"), to_csv(rows))
+  artifacts.write_text(os.path.join(workdir, "results.md"),
+                       "Test accuracy (%) by level and recipe.\n\n" +
+                       to_markdown(rows, recipe_order))
+  return rows

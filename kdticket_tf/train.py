@@ -1,0 +1,175 @@
+r"""Command line: find lottery tickets, `python -m kdticket_tf.train --flagfile=...`.
+
+The only module that defines or reads flags: flags -> `LotteryConfig` ->
+`kdticket_tf.lottery.run_lottery(config, workdir)`.
+
+    python -m kdticket_tf.train --flagfile=configs/quickstart.flags \
+        --workdir=workdirs/quickstart
+"""
+
+import logging as std_logging
+import os
+import sys
+
+import kdticket_tf  # sets TF_USE_LEGACY_KERAS before TensorFlow is imported
+from absl import app
+from absl import flags
+from absl import logging
+
+from kdticket_tf import artifacts
+from kdticket_tf import config as config_lib
+from kdticket_tf import recipes as recipes_lib
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("workdir", None, "Output folder; a rerun resumes it.")
+flags.mark_flag_as_required("workdir")
+# Data.
+flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (TFDS naming).")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir / folder of IDX files.")
+flags.DEFINE_integer("batch_size", 128, "Global training batch size.")
+flags.DEFINE_integer("eval_batch_size", 1000, "Evaluation batch size.")
+flags.DEFINE_integer("validation_size", 0,
+                     "Training examples held out for validation.")
+flags.DEFINE_enum("augment", "auto", ["auto", "true", "false"],
+                  "Random training augmentation (auto: the dataset's standard).")
+flags.DEFINE_integer("train_size", 0, "Use only N training examples (0: all).")
+flags.DEFINE_list("synthetic_shape", ["28", "28", "1"],
+                  "Input shape of the synthetic dataset.")
+flags.DEFINE_integer("synthetic_classes", 10, "Classes of the synthetic dataset.")
+flags.DEFINE_integer("synthetic_examples", 1024,
+                     "Training examples of the synthetic dataset.")
+# Model.
+flags.DEFINE_string("model", "lenet_300_100", "Model name.")
+flags.DEFINE_integer("depth", 20, "Depth of resnet_cifar.")
+flags.DEFINE_enum("block", "basic", ["basic", "bottleneck"],
+                  "Residual block of resnet_cifar.")
+flags.DEFINE_integer("width", 16, "First-stage channels of resnet_cifar.")
+# Training.
+flags.DEFINE_integer("epochs", None, "Training length in epochs.")
+flags.DEFINE_integer("train_steps", None, "Training length in steps.")
+flags.DEFINE_enum("optimizer", "sgd", ["sgd", "adam"], "Optimizer.")
+flags.DEFINE_float("lr", 0.1, "Peak learning rate.")
+flags.DEFINE_float("momentum", 0.9, "SGD momentum.")
+flags.DEFINE_bool("nesterov", False, "Nesterov momentum.")
+flags.DEFINE_enum("lr_schedule", "constant", ["constant", "step", "cosine"],
+                  "Learning-rate schedule.")
+flags.DEFINE_list("lr_milestones", [],
+                  "Step schedule milestones, durations such as 90ep,135ep.")
+flags.DEFINE_float("lr_decay", 0.1, "Step schedule factor.")
+flags.DEFINE_string("warmup", "0it", "Linear warm-up length (e.g. 5ep).")
+flags.DEFINE_float("weight_decay", 0.0, "Coupled L2 weight decay.")
+flags.DEFINE_integer("seed", 0, "Seed of init, data order and random masks.")
+flags.DEFINE_bool("deterministic", False, "Use TensorFlow's deterministic ops.")
+flags.DEFINE_integer("verbose", 2, "Keras progress: 0 silent, 1 bar, 2 lines.")
+# Pruning.
+flags.DEFINE_enum("prune_schedule", "iterative", ["iterative", "oneshot"],
+                  "IMP or one-shot pruning.")
+flags.DEFINE_float("prune_fraction", 0.2,
+                   "Fraction of surviving weights pruned per iterative level.")
+flags.DEFINE_integer("levels", 3, "Number of pruned levels.")
+flags.DEFINE_list("target_sparsities", [],
+                  "Oneshot target sparsities (default: 1-(1-p)^k).")
+flags.DEFINE_enum("prune_scope", "global", ["global", "layerwise"],
+                  "Rank all prunable weights together or per layer.")
+flags.DEFINE_list("keep_dense", [], "Regexes of layer names to leave dense.")
+flags.DEFINE_list("recipes", ["lt"],
+                  "Retraining recipes: " + ", ".join(recipes_lib.names()))
+flags.DEFINE_string("rewind_step", "0it", "Rewind step k: 500it or 2ep.")
+flags.DEFINE_float("finetune_lr", 1e-3, "Constant LR of the finetune recipe.")
+# Distillation (KD ticket).
+flags.DEFINE_float("kd_alpha", 0.9, "Weight of the distillation term.")
+flags.DEFINE_float("kd_temperature", 5.0, "Distillation temperature.")
+flags.DEFINE_enum("kd_reduction", "batchmean", ["batchmean", "mean"],
+                  "KL averaged over the batch, or over batch x classes.")
+flags.DEFINE_integer("kd_stop_epoch", None,
+                     "Train on hard labels only from this epoch on.")
+flags.DEFINE_string("kd_teacher", "dense",
+                    "dense, previous_level, or a path to teacher weights.")
+
+
+def _duration(name, text):
+  return config_lib.Duration.parse(text, name)
+
+
+def config_from_flags():
+  """Builds the `LotteryConfig` from the parsed flags.
+
+  Raises:
+    ValueError: with one sentence naming the bad flag.
+  """
+  if (FLAGS.epochs is None) == (FLAGS.train_steps is None):
+    raise ValueError("give exactly one of --epochs and --train_steps.")
+  duration = (config_lib.Duration(FLAGS.epochs, "ep") if FLAGS.epochs is not None
+              else config_lib.Duration(FLAGS.train_steps, "it"))
+  try:
+    shape = tuple(int(d) for d in FLAGS.synthetic_shape)
+    targets = tuple(float(t) for t in FLAGS.target_sparsities)
+  except ValueError:
+    raise ValueError(
+        "--synthetic_shape must be integers and --target_sparsities numbers, "
+        f"got {FLAGS.synthetic_shape} and {FLAGS.target_sparsities}.") from None
+  return config_lib.LotteryConfig(
+      recipes=tuple(FLAGS.recipes),
+      data=config_lib.DataConfig(
+          dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
+          batch_size=FLAGS.batch_size, eval_batch_size=FLAGS.eval_batch_size,
+          validation_size=FLAGS.validation_size,
+          augment={"auto": None, "true": True, "false": False}[FLAGS.augment],
+          train_size=FLAGS.train_size, synthetic_shape=shape,
+          synthetic_classes=FLAGS.synthetic_classes,
+          synthetic_examples=FLAGS.synthetic_examples),
+      model=config_lib.ModelConfig(name=FLAGS.model, depth=FLAGS.depth,
+                                   block=FLAGS.block, width=FLAGS.width),
+      train=config_lib.TrainConfig(
+          duration=duration, optimizer=FLAGS.optimizer, learning_rate=FLAGS.lr,
+          momentum=FLAGS.momentum, nesterov=FLAGS.nesterov,
+          lr_schedule=FLAGS.lr_schedule,
+          milestones=tuple(_duration("lr_milestones", m)
+                           for m in FLAGS.lr_milestones),
+          lr_decay=FLAGS.lr_decay, warmup=_duration("warmup", FLAGS.warmup),
+          weight_decay=FLAGS.weight_decay, seed=FLAGS.seed,
+          deterministic=FLAGS.deterministic, verbose=FLAGS.verbose),
+      pruning=config_lib.PruningConfig(
+          schedule=FLAGS.prune_schedule, fraction=FLAGS.prune_fraction,
+          levels=FLAGS.levels, target_sparsities=targets,
+          scope=FLAGS.prune_scope, keep_dense=tuple(FLAGS.keep_dense),
+          rewind_step=_duration("rewind_step", FLAGS.rewind_step),
+          finetune_lr=FLAGS.finetune_lr),
+      distill=config_lib.DistillConfig(
+          alpha=FLAGS.kd_alpha, temperature=FLAGS.kd_temperature,
+          reduction=FLAGS.kd_reduction, stop_epoch=FLAGS.kd_stop_epoch,
+          teacher=FLAGS.kd_teacher))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
+  from kdticket_tf import lottery  # pylint: disable=g-import-not-at-top
+  # TensorFlow logs every checkpoint write at INFO; keep the progress readable.
+  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+  try:
+    config = config_from_flags()
+    from kdticket_tf import models  # pylint: disable=g-import-not-at-top
+    models.get(config.model.name)
+    os.makedirs(FLAGS.workdir, exist_ok=True)
+    artifacts.write_text(os.path.join(FLAGS.workdir, "flags.txt"),
+                         FLAGS.flags_into_string())
+    rows = lottery.run_lottery(config, FLAGS.workdir)
+  except (ValueError, OSError, lottery.training.TrainingDivergedError) as error:
+    print(f"kdticket_tf.train: error: {error}", file=sys.stderr)
+    return 1
+  with open(os.path.join(FLAGS.workdir, "results.md"), encoding="utf-8") as f:
+    print(f.read())
+  logging.info("Results in %s", FLAGS.workdir)
+  del rows
+  return 0
+
+
+def run():
+  """Console-script entry point."""
+  app.run(main)
+
+
+if __name__ == "__main__":
+  run()
