@@ -98,9 +98,9 @@ def load_idx_arrays(name, data_dir):
 
 def _build(name):
   def build(config, seed):
-    if tfds_sources.is_prepared(name, config.data_dir):
+    try:
       train, test = tfds_sources.load_arrays(name, config.data_dir)
-    else:
+    except tfds_sources.DataNotFoundError:
       train, test = load_idx_arrays(name, config.data_dir)
     mean, std = _STATS[name]
     return pipeline.from_arrays(name, train, test, config, seed, mean, std,

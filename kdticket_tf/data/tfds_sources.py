@@ -30,31 +30,36 @@ def _builder(name, data_dir):
   return tfds.builder(name, data_dir=data_dir)
 
 
-def is_prepared(name, data_dir):
-  """True when TFDS has a prepared copy of `name` under `data_dir`."""
-  try:
-    builder = _builder(name, data_dir)
-  except Exception:  # pylint: disable=broad-except
-    return False
-  return tf.io.gfile.exists(os.path.join(builder.data_dir, "dataset_info.json"))
-
-
-def require_prepared(name, data_dir):
-  """Raises `DataNotFoundError` unless TFDS has `name` prepared."""
-  if not is_prepared(name, data_dir):
-    where = data_dir or "the TFDS default (~/tensorflow_datasets)"
-    raise DataNotFoundError(
-        f"Dataset {name!r} is not prepared in {where}, and TFDS cannot download "
-        f"it here; run `tfds build {name}` on a machine with internet and copy "
-        "the folder to --data_dir.")
+def _not_found(name, data_dir):
+  where = data_dir or "the TFDS default (~/tensorflow_datasets)"
+  return DataNotFoundError(
+      f"Dataset {name!r} is not prepared in {where}, and TFDS cannot download "
+      f"it here; run `tfds build {name}` on a machine with internet and copy "
+      "the folder to --data_dir.")
 
 
 def load_arrays(name, data_dir):
-  """Loads the train and test splits of a prepared TFDS dataset as NumPy arrays."""
-  splits = tfds.load(name, split=["train", "test"], data_dir=data_dir,
-                     download=False, batch_size=-1, as_supervised=True)
-  (train_x, train_y), (test_x, test_y) = tfds.as_numpy(splits)
-  return (train_x, train_y), (test_x, test_y)
+  """Loads the train and test splits of a prepared TFDS dataset as NumPy arrays.
+
+  Raises:
+    DataNotFoundError: when TFDS has no prepared copy.
+  """
+  try:
+    splits = tfds.load(name, split=["train", "test"], data_dir=data_dir,
+                       download=False, as_supervised=True)
+  except AssertionError:  # TFDS's way of saying "not prepared".
+    raise _not_found(name, data_dir) from None
+  return tuple(_to_arrays(split) for split in splits)
+
+
+def _to_arrays(dataset):
+  # Chunked rather than `batch_size=-1`, which aborts the process on TF 2.21
+  # for generator-backed datasets such as `tfds.testing.mock_data`.
+  images, labels = [], []
+  for image, label in tfds.as_numpy(dataset.batch(8192)):
+    images.append(image)
+    labels.append(label)
+  return np.concatenate(images), np.concatenate(labels)
 
 
 def _num_classes(name, data_dir):
@@ -63,7 +68,6 @@ def _num_classes(name, data_dir):
 
 def _cifar(name, mean, std):
   def build(config, seed):
-    require_prepared(name, config.data_dir)
     train, test = load_arrays(name, config.data_dir)
     augment = pipeline.pad_crop_flip() if config.augment is not False else None
     return pipeline.from_arrays(name, train, test, config, seed, mean, std,
@@ -106,8 +110,10 @@ def _imagenet_eval_map(image_size):
 def build_imagenet(config, seed, image_size=224):
   """ImageNet from TFDS, streamed: random resized crop + flip, 224 centre crop."""
   name = "imagenet2012"
-  require_prepared(name, config.data_dir)
   builder = _builder(name, config.data_dir)
+  if not tf.io.gfile.exists(os.path.join(builder.data_dir,
+                                         "dataset_info.json")):
+    raise _not_found(name, config.data_dir)
   num_train = builder.info.splits["train"].num_examples
   if config.validation_size:
     train_split = f"train[{config.validation_size}:]"
@@ -138,5 +144,3 @@ def build_imagenet(config, seed, image_size=224):
       num_classes=builder.info.features["label"].num_classes,
       preprocess=None, raw_dtype="uint8")
 
-
-del np

@@ -22,6 +22,10 @@ def _check_lists(weights, masks):
           f"shape {np.shape(mask)}.")
 
 
+def _round_half_up(value):
+  return int(np.floor(value + 0.5))
+
+
 def ones_like(weights):
   """Returns all-ones masks (nothing pruned) for `weights`."""
   return [np.ones(np.shape(w), np.float32) for w in weights]
@@ -66,7 +70,7 @@ def iterative_masks(weights, masks, fraction, scope="global"):
   Args:
     weights: Arrays ranked by magnitude (the previous level's final weights).
     masks: The previous level's masks (1 alive, 0 pruned).
-    fraction: Fraction of the alive weights to remove, rounded to the nearest
+    fraction: Fraction of the alive weights to remove, rounded half up to a
       count (per scope group).
     scope: `global` ranks all arrays together; `layerwise` ranks each alone.
 
@@ -76,7 +80,7 @@ def iterative_masks(weights, masks, fraction, scope="global"):
   if not 0.0 < fraction < 1.0:
     raise ValueError(f"fraction={fraction} must be strictly between 0 and 1.")
   return _prune(weights, masks,
-                lambda alive, total: int(round(fraction * alive)), scope)
+                lambda alive, total: _round_half_up(fraction * alive), scope)
 
 
 def target_masks(weights, sparsity, scope="global"):
@@ -93,7 +97,7 @@ def target_masks(weights, sparsity, scope="global"):
   if not 0.0 <= sparsity < 1.0:
     raise ValueError(f"sparsity={sparsity} must be in [0, 1).")
   return _prune(weights, ones_like(weights),
-                lambda alive, total: int(round(sparsity * total)), scope)
+                lambda alive, total: _round_half_up(sparsity * total), scope)
 
 
 def random_masks(reference_masks, previous_masks, rng):

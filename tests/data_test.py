@@ -1,0 +1,164 @@
+"""Tests of datasets and input pipelines: resumable streams, IDX files, TFDS."""
+
+import gzip
+import os
+import struct
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from absl.testing import parameterized
+
+from kdticket_tf import config
+from kdticket_tf import data
+from kdticket_tf.data import idx
+from kdticket_tf.data import pipeline
+from kdticket_tf.data import synthetic
+from kdticket_tf.data import tfds_sources
+
+
+def _write_idx(path, array):
+  header = struct.pack(">BBBB", 0, 0, 8, array.ndim) + struct.pack(
+      ">" + "I" * array.ndim, *array.shape)
+  with gzip.open(path, "wb") as stream:
+    stream.write(header + array.astype(np.uint8).tobytes())
+
+
+def _batches(dataset, count):
+  return [tuple(t.numpy() for t in batch) for batch in dataset.take(count)]
+
+
+class ArrayStreamTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _stream(self, augment=None):
+    images, labels = synthetic.make_arrays((8, 8, 3), 4, 50, seed=0)
+    return pipeline.ArrayStream(images, labels, batch_size=8, seed=3,
+                                preprocess=lambda x: tf.cast(x, tf.float32),
+                                augment=augment)
+
+  @parameterized.parameters(None, pipeline.pad_crop_flip(2))
+  def test_stream_resumed_at_step_s_equals_the_full_stream(self, augment):
+    stream = self._stream(augment)
+    self.assertEqual(stream.steps_per_epoch, 6)
+    full = _batches(stream.stream(0), 20)
+    for start in (1, 6, 7, 13):
+      resumed = _batches(stream.stream(start), 20 - start)
+      for a, b in zip(full[start:], resumed):
+        self.assertAllEqual(a[0], b[0])
+        self.assertAllEqual(a[1], b[1])
+
+  def test_each_epoch_is_a_new_permutation_without_repeats(self):
+    stream = self._stream()
+    batches = _batches(stream.stream(0), 12)
+    first = np.concatenate([b[1] for b in batches[:6]])
+    second = np.concatenate([b[1] for b in batches[6:]])
+    self.assertLen(first, 48)  # 50 examples, the last partial batch dropped
+    self.assertFalse(np.array_equal(first, second))
+
+  def test_pad_crop_flip_moves_pixels_without_inventing_values(self):
+    images = tf.reshape(tf.range(2 * 6 * 6 * 1), (2, 6, 6, 1)) + 1
+    out = pipeline.pad_crop_flip(2)(images, tf.constant([1, 2], tf.int64))
+    self.assertEqual(out.shape, images.shape)
+    values = set(out.numpy().ravel()) - {0}
+    self.assertTrue(values <= set(images.numpy().ravel()))
+    again = pipeline.pad_crop_flip(2)(images, tf.constant([1, 2], tf.int64))
+    self.assertAllEqual(out, again)
+
+  def test_batch_larger_than_dataset_raises(self):
+    images, labels = synthetic.make_arrays((2,), 2, 4, seed=0)
+    with self.assertRaisesRegex(ValueError, "batch_size=8"):
+      pipeline.ArrayStream(images, labels, 8, 0, lambda x: x)
+
+
+class DatasetStreamTest(tf.test.TestCase):
+
+  def test_user_dataset_stream_resumes_mid_epoch(self):
+    dataset = tf.data.Dataset.range(10).batch(2)
+    stream = pipeline.DatasetStream(dataset)
+    self.assertEqual(stream.steps_per_epoch, 5)
+    batches = [b.numpy().tolist() for b in stream.stream(7).take(4)]
+    self.assertEqual(batches, [[4, 5], [6, 7], [8, 9], [0, 1]])
+
+
+class IdxTest(tf.test.TestCase):
+
+  def _write_mnist_files(self, folder):
+    rng = np.random.default_rng(0)
+    os.makedirs(folder, exist_ok=True)
+    arrays = {
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (30, 28, 28)),
+        "train-labels-idx1-ubyte.gz": np.arange(30) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (10, 28, 28)),
+        "t10k-labels-idx1-ubyte.gz": np.arange(10),
+    }
+    for name, array in arrays.items():
+      _write_idx(os.path.join(folder, name), array)
+    return arrays
+
+  def test_read_idx_round_trip(self):
+    path = os.path.join(self.get_temp_dir(), "a.gz")
+    array = np.arange(24).reshape(2, 3, 4)
+    _write_idx(path, array)
+    self.assertAllEqual(idx.read_idx(path), array)
+
+  def test_truncated_idx_names_the_file(self):
+    path = os.path.join(self.get_temp_dir(), "short.gz")
+    with gzip.open(path, "wb") as stream:
+      stream.write(struct.pack(">BBBBI", 0, 0, 8, 1, 100) + b"\x01\x02")
+    with self.assertRaisesRegex(ValueError, "short.gz is truncated"):
+      idx.read_idx(path)
+
+  def test_mnist_from_idx_files_in_data_dir(self):
+    folder = os.path.join(self.get_temp_dir(), "mnist_files")
+    arrays = self._write_mnist_files(folder)
+    loaded = data.load(config.DataConfig(dataset="mnist", data_dir=folder,
+                                         batch_size=10, eval_batch_size=5))
+    self.assertEqual(loaded.input_shape, (28, 28, 1))
+    self.assertEqual(loaded.train.steps_per_epoch, 3)
+    images, labels = next(iter(loaded.test))
+    self.assertAllEqual(labels, arrays["t10k-labels-idx1-ubyte.gz"][:5])
+    expected = (arrays["t10k-images-idx3-ubyte.gz"][:5, ..., None] / 255.0
+                - 0.1307) / 0.3081
+    self.assertAllClose(images, expected, atol=1e-5)
+
+  def test_missing_dataset_says_where_it_looked(self):
+    empty = os.path.join(self.get_temp_dir(), "empty")
+    os.makedirs(empty, exist_ok=True)
+    home = os.path.join(self.get_temp_dir(), "home")
+    with mock.patch.dict(os.environ, {"HOME": home}):
+      with self.assertRaisesRegex(tfds_sources.DataNotFoundError,
+                                  "mnist.*" + empty):
+        data.load(config.DataConfig(dataset="mnist", data_dir=empty))
+
+  def test_fashion_mnist_error_names_the_debian_package(self):
+    with mock.patch.object(idx, "candidate_folders", return_value=["/nowhere"]):
+      with self.assertRaisesRegex(tfds_sources.DataNotFoundError,
+                                  "dataset-fashion-mnist"):
+        data.load(config.DataConfig(
+            dataset="fashion_mnist",
+            data_dir=os.path.join(self.get_temp_dir(), "none")))
+
+
+class TfdsTest(tf.test.TestCase):
+
+  def test_cifar10_through_tfds_mock_data(self):
+    with tfds.testing.mock_data(num_examples=64):
+      loaded = data.load(config.DataConfig(dataset="cifar10", batch_size=16,
+                                           eval_batch_size=32,
+                                           validation_size=16))
+    self.assertEqual(loaded.input_shape, (32, 32, 3))
+    self.assertEqual(loaded.num_classes, 10)
+    self.assertEqual(loaded.train.steps_per_epoch, 3)  # 48 of 64 left
+    self.assertTrue(loaded.train.augmented)
+    images, _ = next(iter(loaded.train.stream(0)))
+    self.assertEqual(images.shape, (16, 32, 32, 3))
+    self.assertIsNotNone(loaded.validation)
+
+  def test_unknown_dataset_lists_choices(self):
+    with self.assertRaisesRegex(ValueError, "dataset='cifar'.*cifar10"):
+      data.load(config.DataConfig(dataset="cifar"))
+
+
+if __name__ == "__main__":
+  tf.test.main()
