@@ -1,0 +1,29 @@
+"""Package definition of kdticket_tf."""
+
+import setuptools
+
+setuptools.setup(
+    name="kdticket_tf",
+    version="0.1.0",
+    description=("Lottery tickets in Keras/TensorFlow with the KD ticket, weight "
+                 "rewinding, LR rewinding and the classic baselines."),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    packages=setuptools.find_packages(include=["kdticket_tf", "kdticket_tf.*"]),
+    python_requires=">=3.10,<3.14",
+    install_requires=[
+        "tensorflow>=2.21,<2.22",
+        "tf-keras>=2.21,<2.22",  # same minor as tensorflow; TF-MOT needs Keras 2
+        "tensorflow-model-optimization>=0.8.1,<0.9",
+        "tensorflow-datasets>=4.9.9,<5",
+        "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in
+        "absl-py>=1.4",
+        "numpy>=1.26,<3",
+    ],
+    extras_require={
+        "test": ["pytest>=8"],
+    },
+    entry_points={
+        "console_scripts": ["kdticket-train=kdticket_tf.train:run"],
+    },
+)

@@ -1,0 +1,250 @@
+"""End-to-end tests of the level loop on a tiny model and synthetic data."""
+
+import json
+import os
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+from absl.testing import parameterized
+
+import kdticket_tf
+from kdticket_tf import config
+from kdticket_tf import data
+from kdticket_tf import lottery
+from kdticket_tf import recipes
+from kdticket_tf import training
+from kdticket_tf.pruning import weights as weights_lib
+from kdticket_tf.pruning import wrapper
+
+SHAPE = (12,)
+
+
+def model_fn():
+  inputs = keras.Input(SHAPE, name="x")
+  x = keras.layers.Dense(32, activation="relu", name="fc1")(inputs)
+  x = keras.layers.Dense(16, activation="relu", name="fc2")(x)
+  return keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
+
+
+def tiny_data(batch_size=32):
+  return data.load(config.DataConfig(
+      dataset="synthetic", synthetic_shape=SHAPE, synthetic_classes=4,
+      synthetic_examples=256, batch_size=batch_size, eval_batch_size=64))
+
+
+def tiny_config(recipe_names=("lt",), schedule="iterative", levels=2,
+                rewind="3it", epochs=2, lr_schedule="constant", milestones=()):
+  return config.LotteryConfig(
+      recipes=tuple(recipe_names),
+      train=config.TrainConfig(
+          duration=config.Duration(epochs, "ep"), learning_rate=0.05,
+          lr_schedule=lr_schedule, milestones=milestones, verbose=0,
+          weight_decay=1e-4),
+      pruning=config.PruningConfig(schedule=schedule, fraction=0.2,
+                                   levels=levels,
+                                   rewind_step=config.Duration.parse(rewind)))
+
+
+def prunable_positions(base):
+  wrapped = wrapper.wrap_model(base)
+  ids = [id(w) for w in base.weights]
+  return [ids.index(id(w)) for _, w, _ in wrapper.prunable_variables(wrapped)]
+
+
+class LotteryTest(tf.test.TestCase, parameterized.TestCase):
+
+  def _run(self, cfg, workdir=None):
+    workdir = workdir or os.path.join(self.get_temp_dir(), self.id())
+    return lottery.Lottery(model_fn, tiny_data(), cfg, workdir), workdir
+
+  @parameterized.parameters("iterative", "oneshot")
+  def test_levels_have_the_nominal_sparsity_and_zero_pruned_weights(self,
+                                                                     schedule):
+    search, workdir = self._run(tiny_config(("lt", "lr_rewind"), schedule,
+                                            levels=3))
+    rows = search.run()
+    self.assertLen(rows, 1 + 3 * 2)
+    self.assertEqual((rows[0]["recipe"], rows[0]["level"]), ("dense", 0))
+    base = model_fn()
+    positions = prunable_positions(base)
+    for row in rows[1:]:
+      self.assertNear(row["sparsity"], 1 - 0.8**row["level"], 0.005)
+      folder = lottery.level_dir(workdir, row["recipe"], row["level"])
+      masks = weights_lib.load_arrays(os.path.join(folder, "masks.npz"))
+      final = weights_lib.load_arrays(os.path.join(folder, "final.weights.npz"))
+      for mask, position in zip(masks, positions):
+        pruned = final[position][mask == 0]
+        self.assertNotEmpty(pruned)
+        self.assertTrue(np.all(pruned == 0.0), f"{folder} position {position}")
+    with open(os.path.join(workdir, "results.json")) as stream:
+      self.assertEqual(json.load(stream), rows)
+
+  def test_iterative_masks_are_nested_and_oneshot_ranks_the_dense_weights(self):
+    search, workdir = self._run(tiny_config(("lt",), "iterative", levels=2))
+    search.run()
+    level1 = weights_lib.load_arrays(
+        os.path.join(lottery.level_dir(workdir, "lt", 1), "masks.npz"))
+    level2 = weights_lib.load_arrays(
+        os.path.join(lottery.level_dir(workdir, "lt", 2), "masks.npz"))
+    for a, b in zip(level1, level2):
+      self.assertTrue(np.all(b <= a))
+
+  def test_rewind_point_is_the_weights_after_k_steps(self):
+    search, workdir = self._run(tiny_config(("rewind",), levels=1,
+                                            rewind="3it"))
+    search.run_dense()
+    # Train the same init for exactly 3 steps, independently.
+    keras.utils.set_random_seed(0)
+    base = model_fn()
+    weights_lib.load_model_weights(
+        os.path.join(workdir, "dense", "init.weights.npz"), base)
+    training.add_weight_decay(base, 1e-4)
+    training.train(base, tiny_data(), search.config.train,
+                   training.TrainingPlan(steps=3),
+                   os.path.join(self.get_temp_dir(), "three_steps"),
+                   lottery.compile_classifier)
+    saved = weights_lib.load_arrays(
+        os.path.join(workdir, "dense", "rewind.weights.npz"))
+    for expected, actual in zip(base.get_weights(), saved):
+      self.assertAllClose(expected, actual, rtol=1e-6, atol=1e-7)
+
+  def test_rewinding_restores_theta_k_bit_for_bit_on_surviving_weights(self):
+    search, workdir = self._run(tiny_config(("rewind",), levels=1))
+    search.run_dense()
+    recipe = recipes.get("rewind")
+    base = model_fn()
+    wrapped = wrapper.wrap_model(base)
+    masks = search.compute_masks(recipe, 1, base, wrapped)
+    search._start_weights(recipe, 1, base)  # pylint: disable=protected-access
+    wrapper.set_masks(wrapped, masks)
+    theta_k = weights_lib.load_arrays(
+        os.path.join(workdir, "dense", "rewind.weights.npz"))
+    positions = prunable_positions(model_fn())
+    for index, (expected, actual) in enumerate(zip(theta_k, base.get_weights())):
+      if index in positions:
+        mask = masks[positions.index(index)]
+        self.assertAllEqual(actual[mask == 1], expected[mask == 1])
+        self.assertTrue(np.all(actual[mask == 0] == 0.0))
+      else:
+        self.assertAllEqual(actual, expected)
+
+  def test_rewind_runs_the_rest_of_the_schedule_with_a_fresh_optimizer(self):
+    # 8 steps per epoch, 3 epochs, LR x0.1 at epoch 2, rewind to epoch 1.
+    cfg = tiny_config(("lt", "rewind"), levels=1, rewind="1ep", epochs=3,
+                      lr_schedule="step", milestones=(config.Duration(2, "ep"),))
+    search, workdir = self._run(cfg)
+    self.assertEqual(search._plan(recipes.get("rewind")),  # pylint: disable=protected-access
+                     training.TrainingPlan(steps=16, schedule_offset=8,
+                                           data_offset=8))
+    search.run()
+
+    def learning_rates(recipe):
+      with open(os.path.join(lottery.level_dir(workdir, recipe, 1),
+                             "metrics.json")) as stream:
+        return [e["learning_rate"] for e in json.load(stream)["history"]]
+    self.assertAllClose(learning_rates("lt"), [0.05, 0.05, 0.005])
+    self.assertAllClose(learning_rates("rewind"), [0.05, 0.005])
+
+  def test_rerun_skips_finished_levels(self):
+    cfg = tiny_config(("lt",), levels=2)
+    search, workdir = self._run(cfg)
+    first = search.run()
+    final = os.path.join(lottery.level_dir(workdir, "lt", 2),
+                         "final.weights.npz")
+    stamp = os.stat(final).st_mtime_ns
+    with mock.patch.object(training, "train") as train:
+      second, _ = self._run(cfg, workdir)
+      rows = second.run()
+    train.assert_not_called()
+    self.assertEqual(os.stat(final).st_mtime_ns, stamp)
+    self.assertEqual([r["test_accuracy"] for r in rows],
+                     [r["test_accuracy"] for r in first])
+
+  def test_interrupted_level_resumes_from_its_last_epoch(self):
+    cfg = tiny_config(("lt",), levels=1, epochs=3)
+    search, workdir = self._run(cfg)
+    original = training.CheckpointEachEpoch.on_epoch_end
+    level_folder = lottery.level_dir(workdir, "lt", 1)
+
+    def crash_after_first_epoch_of_level_one(callback, epoch, logs=None):
+      original(callback, epoch, logs)
+      if os.path.isdir(level_folder) and epoch == 0:
+        raise KeyboardInterrupt("simulated crash")
+
+    with mock.patch.object(training.CheckpointEachEpoch, "on_epoch_end",
+                           crash_after_first_epoch_of_level_one):
+      with self.assertRaises(KeyboardInterrupt):
+        search.run()
+    self.assertTrue(os.path.exists(os.path.join(level_folder, "epochs",
+                                                "epoch_0001.json")))
+    fits = []
+    original_fit = keras.Model.fit
+
+    def recording_fit(model, *args, **kwargs):
+      fits.append(kwargs.get("initial_epoch"))
+      return original_fit(model, *args, **kwargs)
+
+    with mock.patch.object(keras.Model, "fit", recording_fit):
+      resumed, _ = self._run(cfg, workdir)
+      rows = resumed.run()
+    self.assertEqual(fits, [1])  # the dense run was done; level 1 from epoch 1
+    self.assertEqual(rows[-1]["epochs"], 3)
+
+  def test_rewind_step_beyond_training_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "rewind_step=9ep"):
+      self._run(tiny_config(("rewind",), rewind="9ep"))
+
+  def test_random_ablations_run_and_random_prune_differs_from_magnitude(self):
+    search, workdir = self._run(tiny_config(
+        ("lt", "random_prune", "random_reinit", "finetune"), levels=1))
+    rows = search.run()
+    self.assertLen(rows, 5)
+    magnitude = weights_lib.load_arrays(
+        os.path.join(lottery.level_dir(workdir, "lt", 1), "masks.npz"))
+    random = weights_lib.load_arrays(
+        os.path.join(lottery.level_dir(workdir, "random_prune", 1), "masks.npz"))
+    reinit = weights_lib.load_arrays(
+        os.path.join(lottery.level_dir(workdir, "random_reinit", 1),
+                     "masks.npz"))
+    for m, r, s in zip(magnitude, random, reinit):
+      self.assertEqual(m.sum(), r.sum())  # same per-layer sparsity
+      self.assertAllEqual(m, s)  # level 1 ranks the same dense weights
+    self.assertFalse(all(np.array_equal(m, r) for m, r in zip(magnitude, random)))
+
+
+class FindTicketsTest(tf.test.TestCase):
+
+  def test_find_tickets_on_user_model_and_datasets(self):
+    rng = np.random.default_rng(0)
+    prototypes = rng.normal(size=(3, 10)).astype(np.float32)
+    labels = rng.integers(0, 3, size=300)
+    inputs = prototypes[labels] + 0.3 * rng.normal(size=(300, 10)).astype(
+        np.float32)
+    train = tf.data.Dataset.from_tensor_slices((inputs[:240], labels[:240]))
+    train = train.shuffle(240, seed=0).batch(24)
+    test = tf.data.Dataset.from_tensor_slices(
+        (inputs[240:], labels[240:])).batch(60)
+
+    def user_model():
+      return keras.Sequential([keras.Input((10,)),
+                               keras.layers.Dense(16, activation="relu"),
+                               keras.layers.Dense(3)])
+
+    workdir = os.path.join(self.get_temp_dir(), "user")
+    rows = kdticket_tf.find_tickets(
+        user_model, train, test, workdir, recipes=("lt", "rewind"),
+        train=kdticket_tf.TrainConfig(duration=kdticket_tf.Duration(4, "ep"),
+                                      learning_rate=0.1, verbose=0),
+        pruning=kdticket_tf.PruningConfig(levels=2,
+                                          rewind_step=kdticket_tf.Duration(5, "it")))
+    self.assertEqual([(r["recipe"], r["level"]) for r in rows],
+                     [("dense", 0), ("lt", 1), ("rewind", 1), ("lt", 2),
+                      ("rewind", 2)])
+    self.assertGreater(rows[0]["test_accuracy"], 0.9)
+    self.assertTrue(os.path.exists(os.path.join(workdir, "results.csv")))
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,74 @@
+"""Tests of the command line: the smoke flagfile end to end, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+from absl.testing import parameterized
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_cli(*args, timeout=600):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+  return subprocess.run([sys.executable, "-m", "kdticket_tf.train", *args],
+                        cwd=ROOT, env=env, capture_output=True, text=True,
+                        timeout=timeout, check=False)
+
+
+class SmokeTest(tf.test.TestCase):
+
+  def test_smoke_flagfile_runs_end_to_end(self):
+    workdir = os.path.join(self.get_temp_dir(), "smoke")
+    result = run_cli("--flagfile=configs/smoke.flags", f"--workdir={workdir}")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("| level | % weights remaining | lt | rewind | kd |",
+                  result.stdout)
+    with open(os.path.join(workdir, "results.json")) as stream:
+      rows = json.load(stream)
+    self.assertEqual({(r["recipe"], r["level"]) for r in rows},
+                     {("dense", 0)} | {(r, l) for r in ("lt", "rewind", "kd")
+                                       for l in (1, 2)})
+    for row in rows:
+      self.assertNear(row["sparsity"], 1 - 0.8**row["level"], 0.005)
+      self.assertBetween(row["test_accuracy"], 0.3, 1.0)
+    for name in ("config.json", "flags.txt", "results.csv", "results.md",
+                 "dense/init.weights.npz", "dense/rewind.weights.npz",
+                 "lt/level_02/masks.npz", "kd/level_01/final.weights.npz"):
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
+
+
+class BadInputTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("prune_fraction", ["--prune_fraction=1.5"], "prune_fraction=1.5"),
+      ("recipe", ["--recipes=lt,lotto"], "recipe 'lotto'"),
+      ("model", ["--model=resnet"], "model='resnet'"),
+      ("dataset", ["--dataset=cifar"], "dataset='cifar'"),
+      ("rewind_step", ["--recipes=rewind", "--rewind_step=9ep"],
+       "rewind_step=9ep"),
+      ("rewind_format", ["--rewind_step=9"], "rewind_step='9'"),
+      ("alpha", ["--kd_alpha=2"], "kd_alpha=2.0"),
+      ("both_lengths", ["--train_steps=10"], "exactly one of --epochs"),
+  )
+  def test_bad_flag_fails_with_one_sentence_and_no_traceback(self, args,
+                                                             message):
+    workdir = os.path.join(self.get_temp_dir(), self._testMethodName)
+    result = run_cli("--dataset=synthetic", "--epochs=1", f"--workdir={workdir}",
+                     "--verbose=0", *args)
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn(message, result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
+
+  def test_missing_flagfile_is_reported(self):
+    result = run_cli("--flagfile=configs/nope.flags", "--workdir=unused")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("nope.flags", result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+
+
+if __name__ == "__main__":
+  tf.test.main()
