@@ -14,8 +14,12 @@ logits cached beside the batch), and applies gradients to the student only; its
 checkpoints and distribution strategies.
 """
 
+import os
+
 import tensorflow as tf
 import tf_keras as keras
+
+from kdticket_tf.pruning import weights as weights_lib
 
 
 def distillation_loss(labels, student_logits, teacher_logits, alpha,
@@ -144,6 +148,48 @@ class StopDistillation(keras.callbacks.Callback):
   def on_epoch_begin(self, epoch, logs=None):
     if epoch >= self._stop_epoch:
       self.model.alpha.assign(0.0)
+
+
+def load_teacher(path, build_fn):
+  """Loads a teacher model from `path`.
+
+  Args:
+    path: A weights file of this package (`.npz`), a Keras weights file or
+      checkpoint prefix for a model of the same architecture, or a Keras
+      SavedModel directory.
+    build_fn: Returns a fresh model of the student's architecture.
+
+  Returns:
+    A Keras model that maps inputs to logits.
+
+  Raises:
+    ValueError: naming `path` when it does not exist or does not fit.
+  """
+  if os.path.isdir(path) and os.path.exists(os.path.join(path,
+                                                         "saved_model.pb")):
+    try:
+      return keras.models.load_model(path, compile=False)
+    except (ValueError, OSError, TypeError) as error:
+      raise ValueError(
+          f"kd_teacher={path!r} is a SavedModel that Keras cannot load as a "
+          f"model ({error}); save the teacher with model.save(path).") from None
+  if path.endswith(".npz"):
+    if not os.path.exists(path):
+      raise ValueError(f"kd_teacher weights {path!r} do not exist.")
+    teacher = build_fn()
+    weights_lib.load_model_weights(path, teacher)
+    return teacher
+  if not (os.path.exists(path) or os.path.exists(path + ".index")):
+    raise ValueError(
+        f"kd_teacher={path!r} is neither 'dense', 'previous_level', a "
+        "SavedModel directory nor a weights file that exists.")
+  teacher = build_fn()
+  try:
+    teacher.load_weights(path)
+  except (ValueError, OSError, tf.errors.OpError) as error:
+    raise ValueError(
+        f"kd_teacher weights {path!r} do not fit the model ({error}).") from None
+  return teacher
 
 
 def compile_distiller(model, optimizer):

@@ -126,6 +126,13 @@ class Lottery:
           f"rewind_step={self.config.pruning.rewind_step} is "
           f"{self._rewind_step} steps, not before the end of training "
           f"({self._total_steps} steps); choose a smaller rewind step.")
+    distilled = any(recipes_lib.get(r).distill for r in self.config.recipes)
+    if (distilled and self.config.distill.cache_teacher_logits and
+        self.data.train.augmented):
+      raise ValueError(
+          "kd_cache_teacher_logits needs a training set without random "
+          f"augmentation, but {self.data.name!r} is augmented; use "
+          "--augment=false or drop --kd_cache_teacher_logits.")
     self._rows = {}
     self._started = time.time()
 
@@ -263,25 +270,26 @@ class Lottery:
                           "final.weights.npz")
     else:
       path = teacher_spec
-    teacher = self._build(self.config.train.seed)
-    if path.endswith(".npz"):
-      weights_lib.load_model_weights(path, teacher)
-    else:
-      teacher.load_weights(path)
-    return teacher
+    return distill.load_teacher(path, lambda: self._build(
+        self.config.train.seed))
 
-  def _fit_model(self, recipe, level, wrapped):
-    """Returns (model to fit, compile function, extra callbacks)."""
+  def _fit_model(self, recipe, level, wrapped, data):
+    """Returns (model to fit, compile function, callbacks, data to fit on)."""
     if not recipe.distill:
-      return wrapped, compile_classifier, []
+      return wrapped, compile_classifier, [], data
     settings = self.config.distill
+    teacher = self._teacher(recipe, level)
     distiller = distill.Distiller(
-        wrapped, self._teacher(recipe, level), alpha=settings.alpha,
+        wrapped, teacher, alpha=settings.alpha,
         temperature=settings.temperature, reduction=settings.reduction)
     callbacks = []
     if settings.stop_epoch is not None:
       callbacks.append(distill.StopDistillation(settings.stop_epoch))
-    return distiller, distill.compile_distiller, callbacks
+    if settings.cache_teacher_logits:
+      logits = teacher.predict(data.train.ordered(self.config.data.eval_batch_size),
+                               verbose=0)
+      data = dataclasses.replace(data, train=data.train.with_extra(logits))
+    return distiller, distill.compile_distiller, callbacks, data
 
   def run_level(self, recipe, level):
     """Prunes and retrains `recipe` at `level` unless done; returns its row."""
@@ -294,8 +302,9 @@ class Lottery:
     level_masks = self.compute_masks(recipe, level, base, wrapped)
     self._start_weights(recipe, level, base)
     wrapper.set_masks(wrapped, level_masks)
-    model, compile_fn, callbacks = self._fit_model(recipe, level, wrapped)
-    history = training.train(model, self.data, self.config.train,
+    model, compile_fn, callbacks, data = self._fit_model(recipe, level, wrapped,
+                                                         self.data)
+    history = training.train(model, data, self.config.train,
                              self._plan(recipe), folder, compile_fn,
                              callbacks=callbacks,
                              evaluate=self._evaluate_sets())

@@ -85,7 +85,10 @@ flags.DEFINE_enum("kd_reduction", "batchmean", ["batchmean", "mean"],
 flags.DEFINE_integer("kd_stop_epoch", None,
                      "Train on hard labels only from this epoch on.")
 flags.DEFINE_string("kd_teacher", "dense",
-                    "dense, previous_level, or a path to teacher weights.")
+                    "dense, previous_level, or a path to teacher weights or a "
+                    "Keras SavedModel.")
+flags.DEFINE_bool("kd_cache_teacher_logits", False,
+                  "Compute the teacher's logits once (no augmentation only).")
 
 
 def _duration(name, text):
@@ -139,7 +142,8 @@ def config_from_flags():
       distill=config_lib.DistillConfig(
           alpha=FLAGS.kd_alpha, temperature=FLAGS.kd_temperature,
           reduction=FLAGS.kd_reduction, stop_epoch=FLAGS.kd_stop_epoch,
-          teacher=FLAGS.kd_teacher))
+          teacher=FLAGS.kd_teacher,
+          cache_teacher_logits=FLAGS.kd_cache_teacher_logits))
 
 
 def main(argv):

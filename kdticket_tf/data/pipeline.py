@@ -51,6 +51,29 @@ class ArrayStream:
     self._preprocess = preprocess
     self._augment = augment
     self.augmented = augment is not None
+    self._extra = None
+
+  def with_extra(self, extra):
+    """Returns a copy whose batches carry `extra[index]` as a third element.
+
+    Used for cached teacher logits: `extra` holds one row per training example
+    in array order (see `ordered`), gathered with the same indices as the batch.
+
+    Raises:
+      ValueError: if the stream is augmented (per-step inputs differ from the
+        cached ones) or `extra` has the wrong length.
+    """
+    if self.augmented:
+      raise ValueError(
+          "Teacher logits cannot be cached for a training set with random "
+          "augmentation; turn off kd_cache_teacher_logits or use --augment=false.")
+    if len(extra) != self.num_examples:
+      raise ValueError(
+          f"Got {len(extra)} cached rows for {self.num_examples} examples.")
+    copy = object.__new__(ArrayStream)
+    copy.__dict__.update(self.__dict__)
+    copy._extra = tf.constant(extra)  # pylint: disable=protected-access
+    return copy
 
   def _epoch(self, epoch):
     perm = tf.random.experimental.stateless_shuffle(
@@ -68,6 +91,8 @@ class ArrayStream:
     if self._augment is not None:
       images = self._augment(
           images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
+    if self._extra is not None:
+      return self._preprocess(images), labels, tf.gather(self._extra, index)
     return self._preprocess(images), labels
 
   def stream(self, start_step=0):
@@ -129,6 +154,13 @@ class DatasetStream:
     """Returns one pass over the dataset as given."""
     del batch_size
     return self._dataset
+
+  def with_extra(self, extra):
+    """Cached per-example data needs in-memory arrays; this stream has none."""
+    del extra
+    raise ValueError(
+        "Teacher logits can only be cached for in-memory datasets (the "
+        "registered ones); turn off kd_cache_teacher_logits for a user dataset.")
 
 
 def eval_dataset(images, labels, batch_size, preprocess):
