@@ -1,14 +1,20 @@
 """Tests of the command line: the smoke flagfile end to end, and bad input."""
 
+import glob
 import json
 import os
 import subprocess
 import sys
 
 import tensorflow as tf
+from absl import flags
 from absl.testing import parameterized
 
+from kdticket_tf import models
+from kdticket_tf import train
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags")))
 
 
 def run_cli(*args, timeout=600):
@@ -68,6 +74,30 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
     self.assertNotEqual(result.returncode, 0)
     self.assertIn("nope.flags", result.stderr)
     self.assertNotIn("Traceback", result.stderr)
+
+
+class FlagfilesTest(tf.test.TestCase, parameterized.TestCase):
+
+  def test_there_are_flagfiles(self):
+    self.assertGreaterEqual(len(FLAGFILES), 6)
+
+  @parameterized.parameters(*[os.path.basename(p) for p in FLAGFILES])
+  def test_flagfile_opens_with_its_command_and_builds_a_valid_config(self, name):
+    path = os.path.join("configs", name)
+    with open(os.path.join(ROOT, path)) as stream:
+      header = stream.read().split("\n--", 1)[0]
+    self.assertIn(f"--flagfile={path}", header)
+    self.assertTrue(all(line.startswith("#") for line in header.splitlines()))
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+      flags.FLAGS(["train", f"--flagfile={path}", "--workdir=unused"])
+      config = train.config_from_flags()
+    finally:
+      flags.FLAGS.unparse_flags()
+      os.chdir(cwd)
+    models.get(config.model.name)
+    self.assertNotEmpty(config.recipes)
 
 
 if __name__ == "__main__":
