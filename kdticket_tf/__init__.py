@@ -15,10 +15,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from kdticket_tf import config
 from kdticket_tf import data
+from kdticket_tf import distill
+from kdticket_tf import lottery
 from kdticket_tf import models
 from kdticket_tf import pruning
 from kdticket_tf import recipes
 from kdticket_tf import results
+from kdticket_tf import schedules
+from kdticket_tf import training
 from kdticket_tf.config import DataConfig
 from kdticket_tf.config import DistillConfig
 from kdticket_tf.config import Duration
@@ -30,7 +34,8 @@ from kdticket_tf.lottery import find_tickets
 from kdticket_tf.lottery import run_lottery
 
 __all__ = [
-    "config", "data", "models", "pruning", "recipes", "results",
+    "config", "data", "distill", "lottery", "models", "pruning", "recipes",
+    "results", "schedules", "training",
     "DataConfig", "DistillConfig", "Duration", "LotteryConfig", "ModelConfig",
     "PruningConfig", "TrainConfig", "find_tickets", "run_lottery",
 ]

@@ -181,6 +181,46 @@ class DistillerTest(tf.test.TestCase):
     self.assertAllClose(got["loss"], expected["loss"], rtol=1e-5)
 
 
+  def test_works_with_update_pruning_step_and_checkpoints(self):
+    import tensorflow_model_optimization as tfmot  # pylint: disable=g-import-not-at-top
+    model, student, _ = self._distiller()
+    model.fit(_stream().stream(0), steps_per_epoch=3, epochs=2, verbose=0,
+              callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    prefix = tf.train.Checkpoint(model=model, optimizer=model.optimizer).save(
+        os.path.join(self.get_temp_dir(), "ckpt"))
+    restored, restored_student, _ = self._distiller()
+    tf.train.Checkpoint(model=restored, optimizer=restored.optimizer).restore(
+        prefix).assert_existing_objects_matched()
+    for a, b in zip(student.weights, restored_student.weights):
+      self.assertAllEqual(a.numpy(), b.numpy())
+
+
+class LoadTeacherTest(tf.test.TestCase):
+
+  def _teacher(self):
+    return _mlp(5, "teacher")
+
+  def test_npz_keras_weights_and_savedmodel(self):
+    from kdticket_tf.pruning import weights as weights_lib  # pylint: disable=g-import-not-at-top
+    teacher = self._teacher()
+    inputs = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
+    expected = teacher(inputs)
+    folder = self.get_temp_dir()
+    npz = os.path.join(folder, "teacher.weights.npz")
+    weights_lib.save_model_weights(npz, teacher)
+    h5 = os.path.join(folder, "teacher.h5")
+    teacher.save_weights(h5)
+    saved_model = os.path.join(folder, "teacher_savedmodel")
+    teacher.save(saved_model)
+    for path in (npz, h5, saved_model):
+      loaded = distill.load_teacher(path, lambda: _mlp(9, "fresh"))
+      self.assertAllClose(loaded(inputs), expected, rtol=1e-6, msg=path)
+
+  def test_missing_teacher_path_is_reported(self):
+    with self.assertRaisesRegex(ValueError, "kd_teacher='/no/such'"):
+      distill.load_teacher("/no/such", self._teacher)
+
+
 class KdRecipeTest(tf.test.TestCase):
 
   def test_kd_recipes_switch_on_distillation_through_the_table(self):
