@@ -23,6 +23,8 @@ The table is looked up once, by name; nothing else branches on recipe names.
 
 import dataclasses
 
+from kdticket_tf import registry
+
 _STARTS = ("init", "rewind", "previous", "reinit")
 _SCHEDULE_STARTS = ("zero", "rewind")
 _MASKS = ("magnitude", "random")
@@ -64,32 +66,14 @@ class Recipe:
     return self.start == "rewind" or self.schedule_start == "rewind"
 
 
-_RECIPES = {}
+_REGISTRY = registry.Registry("recipe")
+get = _REGISTRY.get
+names = _REGISTRY.names
 
 
 def register(recipe):
-  """Adds `recipe` to the table and returns it."""
-  if recipe.name in _RECIPES:
-    raise ValueError(f"Recipe {recipe.name!r} is already registered.")
-  _RECIPES[recipe.name] = recipe
-  return recipe
-
-
-def get(name):
-  """Returns the recipe called `name`.
-
-  Raises:
-    ValueError: if no recipe has that name.
-  """
-  if name not in _RECIPES:
-    raise ValueError(
-        f"recipe {name!r} is unknown; choose from: {', '.join(names())}.")
-  return _RECIPES[name]
-
-
-def names():
-  """Returns the registered recipe names in table order."""
-  return list(_RECIPES)
+  """Adds `recipe` to the table under its name and returns it."""
+  return _REGISTRY.add(recipe.name, recipe)
 
 
 register(Recipe("lt", start="init",

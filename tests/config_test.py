@@ -49,7 +49,7 @@ class ValidationTest(tf.test.TestCase, parameterized.TestCase):
       ("bottleneck_depth", lambda: config.ModelConfig(
           name="resnet_cifar", depth=32, block="bottleneck"), "depth=32"),
       ("recipe", lambda: config.LotteryConfig(recipes=("lotto",)),
-       "recipe 'lotto'"),
+       "recipe='lotto'"),
       ("duplicate_recipe", lambda: config.LotteryConfig(recipes=("lt", "lt")),
        "twice"),
   )

@@ -50,7 +50,7 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(
       ("prune_fraction", ["--prune_fraction=1.5"], "prune_fraction=1.5"),
-      ("recipe", ["--recipes=lt,lotto"], "recipe 'lotto'"),
+      ("recipe", ["--recipes=lt,lotto"], "recipe='lotto'"),
       ("model", ["--model=resnet"], "model='resnet'"),
       ("dataset", ["--dataset=cifar"], "dataset='cifar'"),
       ("rewind_step", ["--recipes=rewind", "--rewind_step=9ep"],

@@ -1,35 +1,12 @@
-"""Dataset registry: a name -> builder of `LotteryData` for a `DataConfig`."""
+"""Dataset registry: a name -> builder `fn(config, seed) -> LotteryData`."""
 
+from kdticket_tf import registry
 from kdticket_tf.data import pipeline
 
-_BUILDERS = {}
-
-
-def register(name):
-  """Decorator adding a builder `fn(config, seed) -> LotteryData` under `name`."""
-  def decorator(builder):
-    if name in _BUILDERS:
-      raise ValueError(f"Dataset {name!r} is already registered.")
-    _BUILDERS[name] = builder
-    return builder
-  return decorator
-
-
-def names():
-  """Returns the registered dataset names."""
-  return sorted(_BUILDERS)
-
-
-def get(name):
-  """Returns the builder registered as `name`.
-
-  Raises:
-    ValueError: if no dataset has that name.
-  """
-  if name not in _BUILDERS:
-    raise ValueError(
-        f"dataset={name!r} is unknown; choose one of: {', '.join(names())}.")
-  return _BUILDERS[name]
+_REGISTRY = registry.Registry("dataset")
+register = _REGISTRY.register
+get = _REGISTRY.get
+names = _REGISTRY.names
 
 
 def load(config, seed=0):

@@ -5,34 +5,12 @@ logits from a Dense layer named `logits`; layer names are explicit so weights an
 masks files are readable and `keep_dense` patterns are stable.
 """
 
-_BUILDERS = {}
+from kdticket_tf import registry
 
-
-def register(name):
-  """Decorator adding a builder under `name`."""
-  def decorator(builder):
-    if name in _BUILDERS:
-      raise ValueError(f"Model {name!r} is already registered.")
-    _BUILDERS[name] = builder
-    return builder
-  return decorator
-
-
-def names():
-  """Returns the registered model names."""
-  return sorted(_BUILDERS)
-
-
-def get(name):
-  """Returns the builder registered as `name`.
-
-  Raises:
-    ValueError: if no model has that name.
-  """
-  if name not in _BUILDERS:
-    raise ValueError(
-        f"model={name!r} is unknown; choose one of: {', '.join(names())}.")
-  return _BUILDERS[name]
+_REGISTRY = registry.Registry("model")
+register = _REGISTRY.register
+get = _REGISTRY.get
+names = _REGISTRY.names
 
 
 def build(config, input_shape, num_classes):
