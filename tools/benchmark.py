@@ -13,8 +13,14 @@ throughput in one process for:
 * `kd_cached`: the same with the teacher's logits cached beside the batch;
 * `eval`: evaluation of the masked model.
 
-Each mode gets a warm-up `fit` (tracing, first steps), then `--repeats` timed runs
-of `--steps` steps; the median is reported. Ratios are step-time ratios (lower is
+Each mode is timed on Keras's own compiled step function (`make_train_function`,
+`make_test_function`: what `fit` and `evaluate` run per batch) fed from a live
+iterator of the input pipeline, so the figures are step costs without the fixed
+per-call cost of `fit`.
+
+Each mode gets a warm-up run (tracing, first steps), then `--repeats` rounds in
+which every mode runs `--steps` steps in turn (interleaved, so a drift of the
+machine's speed hits all modes alike); the median per mode is reported. Ratios are step-time ratios (lower is
 better): `masked_vs_dense`, `kd_vs_dense`, `kd_cached_vs_dense`, and against the
 same masked model, `kd_vs_masked`, `kd_cached_vs_masked`.
 """
@@ -25,6 +31,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 
 import kdticket_tf
 import numpy as np
@@ -46,24 +53,18 @@ flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 _DEFAULT_SHAPES = {"lenet_300_100": (28, 28, 1)}
 
 
-def _time_fit(model, dataset, steps, repeats):
-  model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)  # warm-up
-  times = []
-  for _ in range(repeats):
-    started = time.perf_counter()
-    model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-    times.append(time.perf_counter() - started)
-  return statistics.median(times) / steps
+def _step_function(model, mode):
+  """Returns Keras's own compiled step (what `fit`/`evaluate` call per batch)."""
+  if mode == "eval":
+    return model.make_test_function()
+  return model.make_train_function()
 
 
-def _time_eval(model, dataset, steps, repeats):
-  model.evaluate(dataset, steps=steps, verbose=0)
-  times = []
-  for _ in range(repeats):
-    started = time.perf_counter()
-    model.evaluate(dataset, steps=steps, verbose=0)
-    times.append(time.perf_counter() - started)
-  return statistics.median(times) / steps
+def _run(step, iterator, steps):
+  for _ in range(steps):
+    logs = step(iterator)
+  # Wait for the last step's values, so asynchronous work is inside the timing.
+  float(next(iter(logs.values())))
 
 
 def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes):
@@ -92,16 +93,16 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes):
   def optimizer():
     return keras.optimizers.SGD(0.01, momentum=0.9)
 
-  seconds = {}
+  runs = {}
   for mode in modes:
-    if mode == "dense":
+    if mode in ("dense",):
       model = build()
       kdticket_tf.lottery.compile_classifier(model, optimizer())
-      seconds[mode] = _time_fit(model, stream, steps, repeats)
-    elif mode == "masked":
+      runs[mode] = (model, stream)
+    elif mode in ("masked", "eval"):
       model = masked_model()
       kdticket_tf.lottery.compile_classifier(model, optimizer())
-      seconds[mode] = _time_fit(model, stream, steps, repeats)
+      runs[mode] = (model, stream)
     elif mode in ("kd", "kd_cached"):
       teacher = build()
       model = kdticket_tf.distill.Distiller(masked_model(), teacher)
@@ -110,14 +111,23 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes):
       if mode == "kd_cached":
         logits = teacher.predict(data.train.ordered(1000), verbose=0)
         dataset = data.train.with_extra(logits.astype(np.float32)).stream(0)
-      seconds[mode] = _time_fit(model, dataset, steps, repeats)
-    elif mode == "eval":
-      model = masked_model()
-      kdticket_tf.lottery.compile_classifier(model, optimizer())
-      seconds[mode] = _time_eval(model, stream, steps, repeats)
+      runs[mode] = (model, dataset)
     else:
       raise ValueError(f"mode={mode!r} is unknown.")
-  return seconds
+  steps_and_data = {mode: (_step_function(model, mode), iter(dataset))
+                    for mode, (model, dataset) in runs.items()}
+  for step, iterator in steps_and_data.values():  # warm-up: tracing, first steps
+    _run(step, iterator, steps)
+  # Interleaved rounds, so slow drifts of the machine hit every mode alike.
+  times = {mode: [] for mode in runs}
+  for _ in range(repeats):
+    for mode, (step, iterator) in steps_and_data.items():
+      started = time.perf_counter()
+      _run(step, iterator, steps)
+      times[mode].append(time.perf_counter() - started)
+  for mode, t in times.items():
+    logging.debug("%s: %s", mode, " ".join(f"{1000 * x / steps:.2f}" for x in t))
+  return {mode: statistics.median(t) / steps for mode, t in times.items()}
 
 
 def report(seconds, batch_size):
