@@ -23,6 +23,7 @@ from kdticket_tf import recipes
 from kdticket_tf import results
 from kdticket_tf import schedules
 from kdticket_tf import training
+from kdticket_tf import workdir
 from kdticket_tf.config import DataConfig
 from kdticket_tf.config import DistillConfig
 from kdticket_tf.config import Duration
@@ -35,7 +36,7 @@ from kdticket_tf.lottery import run_lottery
 
 __all__ = [
     "config", "data", "distill", "lottery", "models", "pruning", "recipes",
-    "results", "schedules", "training",
+    "results", "schedules", "training", "workdir",
     "DataConfig", "DistillConfig", "Duration", "LotteryConfig", "ModelConfig",
     "PruningConfig", "TrainConfig", "find_tickets", "run_lottery",
 ]

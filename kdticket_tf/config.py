@@ -196,10 +196,11 @@ class TrainConfig:
   def __post_init__(self):
     _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
     _check_choice("lr_schedule", self.lr_schedule, _LR_SCHEDULES)
-    _check_positive("learning_rate", self.learning_rate)
+    _check_positive("learning_rate (--lr)", self.learning_rate)
     if self.duration.value <= 0:
       raise ValueError(
-          f"training length {self.duration} must be at least 1 step or epoch.")
+          f"training length {self.duration} (--epochs / --train_steps) must be "
+          "at least 1 step or epoch.")
     if not 0.0 <= self.momentum < 1.0:
       raise ValueError(f"momentum={self.momentum} must be in [0, 1).")
     if self.weight_decay < 0:
@@ -208,7 +209,7 @@ class TrainConfig:
       raise ValueError(f"lr_decay={self.lr_decay} must be in (0, 1].")
     if self.lr_schedule == "step" and not self.milestones:
       raise ValueError(
-          "lr_schedule='step' needs milestones, for example "
+          "lr_schedule='step' needs lr_milestones, for example "
           "--lr_milestones=90ep,135ep.")
     if self.verbose not in (0, 1, 2):
       raise ValueError(f"verbose={self.verbose} must be 0, 1 or 2.")

@@ -34,6 +34,7 @@ from kdticket_tf import distill
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
 from kdticket_tf import training
+from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.data import pipeline
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import weights as weights_lib
@@ -41,6 +42,10 @@ from kdticket_tf.pruning import wrapper
 
 DENSE_DIR = "dense"
 DONE = "done"
+
+
+class LotteryFailedError(RuntimeError):
+  """One or more levels failed; their rows in the results say why."""
 
 
 def level_dir(workdir, recipe, level):
@@ -135,6 +140,7 @@ class Lottery:
           "--augment=false or drop --kd_cache_teacher_logits.")
     self._rows = {}
     self._started = time.time()
+    self._lock = None
 
   # ---------------------------------------------------------------- models
   def _build(self, seed):
@@ -354,23 +360,98 @@ class Lottery:
     results.write(self.workdir, list(self._rows.values()),
                   self.config.recipes)
 
-  def run(self):
-    """Runs (or resumes) the whole search; returns the sorted result rows."""
-    os.makedirs(self.workdir, exist_ok=True)
-    artifacts.write_json(os.path.join(self.workdir, "config.json"),
-                         config_lib.to_dict(self.config))
+  def _prepare_workdir(self, overwrite, files):
+    """Creates the workdir, moves an old run aside if asked, checks the config."""
+    if not os.access(self.workdir, os.W_OK):
+      raise ValueError(
+          f"workdir={self.workdir!r} is not writable; choose a folder you can "
+          "write.")
+    config_dict = config_lib.to_dict(self.config)
+    if overwrite:
+      self._lock.release()
+      moved = workdir_lib.replace(self.workdir)
+      os.makedirs(self.workdir, exist_ok=True)
+      self._lock.acquire()
+      if moved:
+        os.remove(os.path.join(moved, workdir_lib.LOCK_NAME))
+        logging.info("Moved the earlier run to %s", moved)
+    workdir_lib.check_config(self.workdir, config_dict)
+    artifacts.write_json(os.path.join(self.workdir, workdir_lib.CONFIG_NAME),
+                         config_dict)
+    for name, text in (files or {}).items():
+      artifacts.write_text(os.path.join(self.workdir, name), text)
+
+  def run(self, overwrite=False, files=None):
+    """Runs (or resumes) the whole search; returns the sorted result rows.
+
+    Args:
+      overwrite: Move an earlier run in the workdir aside and start again.
+      files: Extra text files to write in the workdir, `{name: text}`.
+
+    Raises:
+      WorkdirInUseError: another live run holds the workdir.
+      ConfigMismatchError: the workdir holds a run with other settings.
+      LotteryFailedError: a level failed (its row says why); every other
+        finished level is kept.
+    """
+    self._lock = workdir_lib.WorkdirLock(self.workdir)
+    try:
+      os.makedirs(self.workdir, exist_ok=True)
+      self._lock.acquire()
+    except OSError as error:
+      raise ValueError(
+          f"workdir={self.workdir!r} cannot be created ({error.strerror}); "
+          "choose a folder you can write.") from None
+    try:
+      self._prepare_workdir(overwrite, files)
+      return self._run_levels()
+    finally:
+      self._lock.release()
+
+  def _run_levels(self):
     if self.config.train.deterministic:
       tf.config.experimental.enable_op_determinism()
-    dense = self.run_dense()
+    try:
+      dense = self.run_dense()
+    except training.TrainingDivergedError as error:
+      self._record(self._failed_row(results.DENSE, 0, error))
+      raise LotteryFailedError(f"The dense run failed: {error}") from None
     self._record(dense)
     self._progress(dense, 0)
+    failed = {}
     levels = self.config.pruning.num_levels
     for level in range(1, levels + 1):
       for name in self.config.recipes:
-        row = self.run_level(recipes_lib.get(name), level)
+        if name in failed:
+          continue  # its later levels need this level's weights
+        try:
+          row = self.run_level(recipes_lib.get(name), level)
+        except training.TrainingDivergedError as error:
+          row = self._failed_row(name, level, error)
+          failed[name] = f"{name} level {level}: {error}"
         self._record(row)
         self._progress(row, level)
+    if failed:
+      raise LotteryFailedError(
+          "Failed, later levels of these recipes skipped, every other result "
+          f"kept: {'; '.join(failed.values())}")
     return results.sort_rows(list(self._rows.values()), self.config.recipes)
+
+  def _failed_row(self, recipe, level, error):
+    folder = level_dir(self.workdir, recipe, level)
+    row = {"recipe": recipe, "level": level, "sparsity": None,
+           "weights_remaining": None, "test_accuracy": None,
+           "best_test_accuracy": None, "validation_accuracy": None,
+           "train_loss": None, "epochs": None, "seconds": None,
+           "status": "failed", "error": str(error)}
+    masks_path = os.path.join(folder, "masks.npz")
+    if os.path.exists(masks_path):
+      sparsity = masks_lib.sparsity(weights_lib.load_arrays(masks_path))
+      row.update(sparsity=sparsity, weights_remaining=1.0 - sparsity)
+    artifacts.write_json(os.path.join(folder, "metrics.json"),
+                         {"status": "failed", "row": row, "error": str(error)})
+    logging.error("%s level %d failed: %s", recipe, level, error)
+    return row
 
   def _progress(self, row, level):
     levels = self.config.pruning.num_levels
@@ -387,7 +468,31 @@ class Lottery:
         elapsed, remaining)
 
 
-def run_lottery(config, workdir, data=None, model_fn=None):
+def prepare(config, workdir, data=None, model_fn=None):
+  """Builds (and so validates) a `Lottery`; nothing is written yet.
+
+  Args:
+    config: A `LotteryConfig`.
+    workdir: Output folder.
+    data: `LotteryData`; by default built from `config.data`.
+    model_fn: Model builder; by default `config.model` from the registry.
+
+  Returns:
+    The `Lottery`; call its `run()`.
+  """
+  # pylint: disable=g-import-not-at-top
+  from kdticket_tf import data as data_lib
+  from kdticket_tf import models as models_lib
+  models_lib.get(config.model.name)
+  if data is None:
+    data = data_lib.load(config.data, seed=config.train.seed)
+  if model_fn is None:
+    def model_fn():
+      return models_lib.build(config.model, data.input_shape, data.num_classes)
+  return Lottery(model_fn, data, config, workdir)
+
+
+def run_lottery(config, workdir, data=None, model_fn=None, overwrite=False):
   """Runs a lottery search described by `config` in `workdir`.
 
   Args:
@@ -395,19 +500,12 @@ def run_lottery(config, workdir, data=None, model_fn=None):
     workdir: Output folder (created; an earlier run there is resumed).
     data: `LotteryData`; by default built from `config.data`.
     model_fn: Model builder; by default `config.model` from the registry.
+    overwrite: Move an earlier run in `workdir` aside and start again.
 
   Returns:
     The result rows (dicts), dense first.
   """
-  # pylint: disable=g-import-not-at-top
-  from kdticket_tf import data as data_lib
-  from kdticket_tf import models as models_lib
-  if data is None:
-    data = data_lib.load(config.data, seed=config.train.seed)
-  if model_fn is None:
-    def model_fn():
-      return models_lib.build(config.model, data.input_shape, data.num_classes)
-  return Lottery(model_fn, data, config, workdir).run()
+  return prepare(config, workdir, data, model_fn).run(overwrite=overwrite)
 
 
 def find_tickets(model_fn, train_data, test_data, workdir, *,

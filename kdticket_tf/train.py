@@ -16,14 +16,17 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from kdticket_tf import artifacts
 from kdticket_tf import config as config_lib
 from kdticket_tf import recipes as recipes_lib
+from kdticket_tf import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 
 flags.DEFINE_string("workdir", None, "Output folder; a rerun resumes it.")
 flags.mark_flag_as_required("workdir")
+flags.DEFINE_bool("overwrite", False,
+                  "Move an earlier run in --workdir aside (to "
+                  "<workdir>.replaced-<time>) and start again.")
 # Data.
 flags.DEFINE_string("dataset", "fashion_mnist", "Dataset name (TFDS naming).")
 flags.DEFINE_string("data_dir", None, "TFDS data_dir / folder of IDX files.")
@@ -103,6 +106,10 @@ def config_from_flags():
   """
   if (FLAGS.epochs is None) == (FLAGS.train_steps is None):
     raise ValueError("give exactly one of --epochs and --train_steps.")
+  for name in ("epochs", "train_steps"):
+    value = getattr(FLAGS, name)
+    if value is not None and value < 1:
+      raise ValueError(f"--{name}={value} must be at least 1.")
   duration = (config_lib.Duration(FLAGS.epochs, "ep") if FLAGS.epochs is not None
               else config_lib.Duration(FLAGS.train_steps, "it"))
   try:
@@ -154,19 +161,16 @@ def main(argv):
   std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
   try:
     config = config_from_flags()
-    from kdticket_tf import models  # pylint: disable=g-import-not-at-top
-    models.get(config.model.name)
-    os.makedirs(FLAGS.workdir, exist_ok=True)
-    artifacts.write_text(os.path.join(FLAGS.workdir, "flags.txt"),
-                         FLAGS.flags_into_string())
-    rows = lottery.run_lottery(config, FLAGS.workdir)
-  except (ValueError, OSError, lottery.training.TrainingDivergedError) as error:
+    search = lottery.prepare(config, FLAGS.workdir)
+    search.run(overwrite=FLAGS.overwrite,
+               files={"flags.txt": FLAGS.flags_into_string()})
+  except (ValueError, OSError, lottery.LotteryFailedError,
+          workdir_lib.WorkdirInUseError) as error:
     print(f"kdticket_tf.train: error: {error}", file=sys.stderr)
     return 1
   with open(os.path.join(FLAGS.workdir, "results.md"), encoding="utf-8") as f:
     print(f.read())
   logging.info("Results in %s", FLAGS.workdir)
-  del rows
   return 0
 
 

@@ -57,17 +57,44 @@ class BadInputTest(tf.test.TestCase, parameterized.TestCase):
        "rewind_step=9ep"),
       ("rewind_format", ["--rewind_step=9"], "rewind_step='9'"),
       ("alpha", ["--kd_alpha=2"], "kd_alpha=2.0"),
+      ("temperature", ["--kd_temperature=0"], "kd_temperature=0.0"),
       ("both_lengths", ["--train_steps=10"], "exactly one of --epochs"),
+      ("zero_epochs", ["--epochs=0"], "--epochs=0"),
+      ("levels", ["--levels=0"], "levels=0"),
+      ("oneshot_targets", ["--prune_schedule=oneshot",
+                           "--target_sparsities=0.5,0.4"], "target_sparsities"),
+      ("data_dir", ["--data_dir=/no/such/folder"], "data_dir='/no/such/folder'"),
+      ("prune_scope", ["--prune_scope=row"], "--prune_scope=row"),
+      ("kd_reduction", ["--kd_reduction=sum"], "--kd_reduction=sum"),
+      ("learning_rate", ["--lr=-0.1"], "--lr"),
+      ("batch_size", ["--batch_size=0"], "batch_size=0"),
+      ("keep_dense", ["--keep_dense=("], "keep_dense"),
+      ("validation_size", ["--validation_size=5000"], "validation_size=5000"),
+      ("milestones", ["--lr_schedule=step"], "lr_milestones"),
   )
   def test_bad_flag_fails_with_one_sentence_and_no_traceback(self, args,
                                                              message):
     workdir = os.path.join(self.get_temp_dir(), self._testMethodName)
-    result = run_cli("--dataset=synthetic", "--epochs=1", f"--workdir={workdir}",
-                     "--verbose=0", *args)
+    defaults = ["--dataset=synthetic", "--verbose=0"]
+    if not any(a.startswith(("--epochs", "--train_steps")) for a in args):
+      defaults.append("--epochs=1")
+    elif any(a.startswith("--train_steps") for a in args):
+      defaults.append("--epochs=1")
+    result = run_cli(*defaults, f"--workdir={workdir}", *args)
     self.assertNotEqual(result.returncode, 0)
     self.assertIn(message, result.stderr)
     self.assertNotIn("Traceback", result.stderr)
     self.assertFalse(os.path.exists(os.path.join(workdir, "results.json")))
+
+  def test_unwritable_workdir_is_reported(self):
+    blocker = os.path.join(self.get_temp_dir(), "a_file")
+    with open(blocker, "w") as stream:
+      stream.write("not a folder")
+    result = run_cli("--dataset=synthetic", "--epochs=1", "--verbose=0",
+                     f"--workdir={blocker}/run")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn(f"workdir='{blocker}/run'", result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
 
   def test_missing_flagfile_is_reported(self):
     result = run_cli("--flagfile=configs/nope.flags", "--workdir=unused")

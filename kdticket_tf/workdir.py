@@ -1,0 +1,165 @@
+"""The workdir's guards: one writer at a time, and a configuration that stays put.
+
+* `WorkdirLock` makes a run the only writer of its workdir: a second run is refused
+  with a message naming the running process; a lock left by a process that no
+  longer runs (on this host) is taken over.
+* `check_config` refuses to continue a workdir whose recorded configuration differs
+  from the new one in a setting that changes results, and lists the differences.
+  Settings that only extend or present a search may differ (`RESULT_NEUTRAL`).
+* `replace` moves an earlier run aside (never deletes it) when the user asks to
+  start over in the same workdir.
+"""
+
+import json
+import os
+import socket
+import time
+
+from kdticket_tf import artifacts
+
+LOCK_NAME = ".lock"
+CONFIG_NAME = "config.json"
+# Dotted config paths that do not change any result already in the workdir:
+# verbosity, and extending a search with more levels or more recipes.
+RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes"})
+
+
+class WorkdirInUseError(RuntimeError):
+  """Another live process holds the workdir's lock."""
+
+
+class ConfigMismatchError(ValueError):
+  """The workdir holds a run with a different configuration."""
+
+
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def _command_line(pid):
+  try:
+    with open(f"/proc/{pid}/cmdline", "rb") as stream:
+      return stream.read().replace(b"\0", b" ").decode(errors="replace").strip()
+  except OSError:
+    return "?"
+
+
+class WorkdirLock:
+  """An exclusive lock file in the workdir, released on exit (or taken over)."""
+
+  def __init__(self, workdir):
+    self.path = os.path.join(workdir, LOCK_NAME)
+    self._held = False
+
+  def acquire(self):
+    """Takes the lock.
+
+    Raises:
+      WorkdirInUseError: naming the process that holds it.
+    """
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    record = {"pid": os.getpid(), "host": socket.gethostname(),
+              "started": time.time(), "command": _command_line(os.getpid())}
+    for _ in range(3):
+      try:
+        handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+      except FileExistsError:
+        self._check_holder()
+        continue
+      with os.fdopen(handle, "w") as stream:
+        json.dump(record, stream)
+      self._held = True
+      return self
+    raise WorkdirInUseError(
+        f"Could not take the lock {self.path}; another run keeps taking it.")
+
+  def _check_holder(self):
+    """Raises if a live process holds the lock; removes a stale lock."""
+    try:
+      with open(self.path, encoding="utf-8") as stream:
+        holder = json.load(stream)
+    except (OSError, ValueError):
+      holder = {}
+    pid = holder.get("pid")
+    same_host = holder.get("host") == socket.gethostname()
+    if isinstance(pid, int) and (not same_host or _process_alive(pid)):
+      raise WorkdirInUseError(
+          f"{os.path.dirname(self.path)} is in use by process {pid} on "
+          f"{holder.get('host')} ({holder.get('command', '?')}); wait for it "
+          f"to finish, or delete {self.path} if that process is gone.")
+    try:  # stale: its process is gone
+      os.remove(self.path)
+    except FileNotFoundError:
+      pass
+
+  def release(self):
+    """Releases the lock if this process holds it."""
+    if self._held:
+      try:
+        os.remove(self.path)
+      except FileNotFoundError:
+        pass
+      self._held = False
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *unused):
+    self.release()
+
+
+def _flatten(value, prefix=""):
+  if isinstance(value, dict):
+    result = {}
+    for key, item in value.items():
+      result.update(_flatten(item, f"{prefix}{key}."))
+    return result
+  return {prefix[:-1]: value}
+
+
+def differences(recorded, current):
+  """Returns `[(path, recorded, current)]` for result-changing settings."""
+  old, new = _flatten(recorded), _flatten(current)
+  return [(key, old.get(key), new.get(key))
+          for key in sorted(set(old) | set(new))
+          if key not in RESULT_NEUTRAL and old.get(key) != new.get(key)]
+
+
+def check_config(workdir, config_dict):
+  """Refuses a workdir whose recorded config differs in a result-changing setting.
+
+  Args:
+    workdir: The workdir.
+    config_dict: The new run's configuration as a JSON-ready dict.
+
+  Raises:
+    ConfigMismatchError: listing every differing setting.
+  """
+  path = os.path.join(workdir, CONFIG_NAME)
+  if not os.path.exists(path):
+    return
+  changed = differences(artifacts.read_json(path), config_dict)
+  if changed:
+    listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
+    raise ConfigMismatchError(
+        f"{workdir} holds a run with other settings ({listed}); use another "
+        "--workdir, or --overwrite to move that run aside and start again.")
+
+
+def replace(workdir):
+  """Moves an earlier run in `workdir` aside to `<workdir>.replaced-<time>`.
+
+  Returns:
+    The new path of the earlier run, or None if there was nothing to move.
+  """
+  if not os.path.isdir(workdir) or not os.listdir(workdir):
+    return None
+  target = f"{workdir.rstrip(os.sep)}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
+  os.rename(workdir, target)
+  return target

@@ -1,0 +1,74 @@
+"""Tests of the workdir guards: the lock, the config check, moving a run aside."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+from kdticket_tf import workdir
+
+
+class LockTest(tf.test.TestCase):
+
+  def test_second_holder_is_refused_with_the_running_process(self):
+    folder = self.get_temp_dir()
+    with workdir.WorkdirLock(folder):
+      with self.assertRaisesRegex(workdir.WorkdirInUseError,
+                                  f"in use by process {os.getpid()}"):
+        workdir.WorkdirLock(folder).acquire()
+    self.assertFalse(os.path.exists(os.path.join(folder, workdir.LOCK_NAME)))
+
+  def test_lock_of_a_dead_process_is_taken_over(self):
+    folder = os.path.join(self.get_temp_dir(), "stale")
+    os.makedirs(folder)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    import socket  # pylint: disable=g-import-not-at-top
+    with open(os.path.join(folder, workdir.LOCK_NAME), "w") as stream:
+      json.dump({"pid": int(dead.stdout), "host": socket.gethostname()}, stream)
+    lock = workdir.WorkdirLock(folder).acquire()
+    with open(lock.path) as stream:
+      self.assertEqual(json.load(stream)["pid"], os.getpid())
+    lock.release()
+
+
+class ConfigCheckTest(tf.test.TestCase):
+
+  def _write(self, folder, config):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, workdir.CONFIG_NAME), "w") as stream:
+      json.dump(config, stream)
+
+  def test_result_changing_differences_are_listed(self):
+    folder = os.path.join(self.get_temp_dir(), "mismatch")
+    recorded = {"train": {"seed": 0, "learning_rate": 0.1, "verbose": 2},
+                "pruning": {"levels": 3}, "recipes": ["lt"]}
+    self._write(folder, recorded)
+    new = {"train": {"seed": 1, "learning_rate": 0.2, "verbose": 0},
+           "pruning": {"levels": 5}, "recipes": ["lt", "kd"]}
+    with self.assertRaisesRegex(
+        workdir.ConfigMismatchError,
+        r"train.learning_rate: 0.1 -> 0.2; train.seed: 0 -> 1\); use another"):
+      workdir.check_config(folder, new)
+
+  def test_extending_a_search_is_allowed(self):
+    folder = os.path.join(self.get_temp_dir(), "extend")
+    self._write(folder, {"train": {"verbose": 2}, "pruning": {"levels": 3},
+                         "recipes": ["lt"]})
+    workdir.check_config(folder, {"train": {"verbose": 0},
+                                  "pruning": {"levels": 6},
+                                  "recipes": ["lt", "rewind"]})
+
+  def test_replace_moves_the_run_aside(self):
+    folder = os.path.join(self.get_temp_dir(), "old_run")
+    self._write(folder, {"a": 1})
+    moved = workdir.replace(folder)
+    self.assertFalse(os.path.exists(folder))
+    self.assertTrue(os.path.exists(os.path.join(moved, workdir.CONFIG_NAME)))
+    self.assertIsNone(workdir.replace(os.path.join(self.get_temp_dir(), "none")))
+
+
+if __name__ == "__main__":
+  tf.test.main()
