@@ -161,7 +161,9 @@ def _restore(manager, checkpoint, history_dir):
     if os.path.exists(record):
       try:
         checkpoint.restore(path).assert_existing_objects_matched()
-      except (tf.errors.OpError, ValueError, AssertionError) as error:
+      # A damaged checkpoint fails in many ways (OpError, IndexError from a
+      # short read, AssertionError on mismatch): all of them mean "unusable".
+      except Exception as error:  # pylint: disable=broad-except
         raise ValueError(
             f"Checkpoint {path} cannot be restored ({error}); delete "
             f"{os.path.dirname(path)} to restart this training.") from None

@@ -1,0 +1,91 @@
+"""Tests of the training loop: plans, optimizers, checkpoints and resume."""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+import tf_keras as keras
+
+from kdticket_tf import config
+from kdticket_tf import data
+from kdticket_tf import lottery
+from kdticket_tf import training
+
+
+def _setup(folder):
+  keras.utils.set_random_seed(0)
+  loaded = data.load(config.DataConfig(
+      dataset="synthetic", synthetic_shape=(6,), synthetic_classes=3,
+      synthetic_examples=64, batch_size=16, eval_batch_size=32))
+  inputs = keras.Input((6,))
+  model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+  train_config = config.TrainConfig(duration=config.Duration(10, "it"),
+                                    verbose=0)
+  return loaded, model, train_config, folder
+
+
+class TrainingTest(tf.test.TestCase):
+
+  def test_partial_last_epoch_and_history(self):
+    loaded, model, train_config, folder = _setup(self.get_temp_dir())
+    history = training.train(model, loaded, train_config,
+                             training.TrainingPlan(steps=10), folder,
+                             lottery.compile_classifier,
+                             evaluate={"test": loaded.test})
+    # 4 steps per epoch: 4 + 4 + 2.
+    self.assertEqual([h["epoch"] for h in history], [1, 2, 3])
+    self.assertEqual(int(model.optimizer.iterations), 10)
+    self.assertIn("test_accuracy", history[0])
+
+  def test_corrupt_checkpoint_is_reported_by_path(self):
+    loaded, model, train_config, folder = _setup(
+        os.path.join(self.get_temp_dir(), "corrupt"))
+    plan = training.TrainingPlan(steps=10)
+    with self.assertRaises(KeyboardInterrupt):
+      training.train(model, loaded, train_config, plan, folder,
+                     lottery.compile_classifier,
+                     callbacks=[_Interrupt(after_epoch=1)])
+    data_files = [os.path.join(folder, "checkpoints", n)
+                  for n in os.listdir(os.path.join(folder, "checkpoints"))
+                  if ".data-" in n]
+    for path in data_files:
+      with open(path, "r+b") as stream:
+        stream.truncate(3)
+    _, model, _, _ = _setup(folder)
+    with self.assertRaisesRegex(ValueError, "checkpoints/ckpt-1 cannot be "
+                                "restored"):
+      training.train(model, loaded, train_config, plan, folder,
+                     lottery.compile_classifier)
+
+  def test_constant_lr_and_offset_schedule(self):
+    train_config = config.TrainConfig(lr_schedule="cosine")
+    self.assertEqual(training.make_schedule(
+        train_config, 10, training.TrainingPlan(steps=5, constant_lr=0.01)),
+                     0.01)
+    schedule = training.make_schedule(
+        train_config, 10, training.TrainingPlan(steps=5, schedule_offset=7))
+    self.assertEqual(schedule.offset, 7)
+    self.assertEqual(schedule.total_steps, 20)
+
+  def test_weight_decay_loss_value(self):
+    inputs = keras.Input((2,))
+    layer = keras.layers.Dense(1, use_bias=False)
+    model = keras.Model(inputs, layer(inputs))
+    layer.kernel.assign(np.array([[3.0], [4.0]], np.float32))
+    training.add_weight_decay(model, 0.1)
+    self.assertAllClose(tf.add_n(model.losses), 0.5 * 0.1 * 25.0)
+
+
+class _Interrupt(keras.callbacks.Callback):
+
+  def __init__(self, after_epoch):
+    super().__init__()
+    self._after = after_epoch
+
+  def on_epoch_begin(self, epoch, logs=None):
+    if epoch >= self._after:
+      raise KeyboardInterrupt("simulated crash")
+
+
+if __name__ == "__main__":
+  tf.test.main()
