@@ -18,6 +18,7 @@ setuptools.setup(
         "tensorflow-datasets>=4.9.9,<5",
         "tensorboard>=2.21,<2.22",  # TF 2.21 no longer pulls it in
         "absl-py>=1.4",
+        "tensorflow-serving-api>=2.21,<2.22",  # warm-up records, client protos
         "numpy>=1.26,<3",
     ],
     extras_require={

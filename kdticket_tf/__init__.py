@@ -16,17 +16,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from kdticket_tf import config
 from kdticket_tf import data
 from kdticket_tf import distill
+from kdticket_tf import export
 from kdticket_tf import lottery
 from kdticket_tf import models
 from kdticket_tf import pruning
 from kdticket_tf import recipes
 from kdticket_tf import results
 from kdticket_tf import schedules
+from kdticket_tf import serving
 from kdticket_tf import training
 from kdticket_tf import workdir
 from kdticket_tf.config import DataConfig
 from kdticket_tf.config import DistillConfig
 from kdticket_tf.config import Duration
+from kdticket_tf.config import ExportConfig
 from kdticket_tf.config import LotteryConfig
 from kdticket_tf.config import ModelConfig
 from kdticket_tf.config import PruningConfig
@@ -35,9 +38,9 @@ from kdticket_tf.lottery import find_tickets
 from kdticket_tf.lottery import run_lottery
 
 __all__ = [
-    "config", "data", "distill", "lottery", "models", "pruning", "recipes",
-    "results", "schedules", "training", "workdir",
-    "DataConfig", "DistillConfig", "Duration", "LotteryConfig", "ModelConfig",
+    "config", "data", "distill", "export", "lottery", "models", "pruning", "recipes",
+    "results", "schedules", "serving", "training", "workdir",
+    "DataConfig", "DistillConfig", "Duration", "ExportConfig", "LotteryConfig", "ModelConfig",
     "PruningConfig", "TrainConfig", "find_tickets", "run_lottery",
 ]
 

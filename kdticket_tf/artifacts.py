@@ -20,6 +20,7 @@ def atomic_path(path):
   os.close(handle)
   try:
     yield temporary
+    os.chmod(temporary, 0o644)  # mkstemp makes it private; results are not
     os.replace(temporary, path)
   finally:
     if os.path.exists(temporary):

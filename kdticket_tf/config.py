@@ -323,6 +323,18 @@ class DistillConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """What is exported as each level finishes (does not change any result).
+
+  Attributes:
+    saved_model: Export every finished level as a servable SavedModel ticket.
+    tflite: Also convert each ticket to TFLite with sparsity optimisation.
+  """
+  saved_model: bool = True
+  tflite: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
 class LotteryConfig:
   """Everything a lottery ticket search needs besides the workdir.
 
@@ -333,6 +345,7 @@ class LotteryConfig:
     train: The training recipe of the dense run (retrainings derive from it).
     pruning: How masks are found.
     distill: The distillation settings of KD recipes.
+    export: What is exported as levels finish.
   """
   recipes: Tuple[str, ...] = ("lt",)
   data: DataConfig = DataConfig()
@@ -340,6 +353,7 @@ class LotteryConfig:
   train: TrainConfig = TrainConfig()
   pruning: PruningConfig = PruningConfig()
   distill: DistillConfig = DistillConfig()
+  export: ExportConfig = ExportConfig()
 
   def __post_init__(self):
     # Imported here: recipes imports nothing from config, but keep the table the
@@ -365,3 +379,27 @@ def to_dict(config):
       return [convert(v) for v in value]
     return value
   return convert(config)
+
+
+def from_dict(values):
+  """Rebuilds a `LotteryConfig` from `to_dict` output (a workdir's config.json)."""
+  def build(cls, fields):
+    kwargs = {}
+    for field in dataclasses.fields(cls):
+      if field.name not in fields:
+        continue
+      value = fields[field.name]
+      if field.type in (Duration, "Duration"):
+        value = Duration.parse(value, field.name)
+      elif field.name == "milestones":
+        value = tuple(Duration.parse(v, field.name) for v in value)
+      elif isinstance(value, list):
+        value = tuple(value)
+      kwargs[field.name] = value
+    return cls(**kwargs)
+  parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+           "pruning": PruningConfig, "distill": DistillConfig,
+           "export": ExportConfig}
+  kwargs = {name: build(cls, values.get(name, {}))
+            for name, cls in parts.items()}
+  return LotteryConfig(recipes=tuple(values["recipes"]), **kwargs)

@@ -31,6 +31,7 @@ from absl import logging
 from kdticket_tf import artifacts
 from kdticket_tf import config as config_lib
 from kdticket_tf import distill
+from kdticket_tf import export as export_lib
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
 from kdticket_tf import training
@@ -42,6 +43,7 @@ from kdticket_tf.pruning import wrapper
 
 DENSE_DIR = "dense"
 DONE = "done"
+MODEL_INFO = "model.json"
 
 
 class LotteryFailedError(RuntimeError):
@@ -378,6 +380,11 @@ class Lottery:
     workdir_lib.check_config(self.workdir, config_dict)
     artifacts.write_json(os.path.join(self.workdir, workdir_lib.CONFIG_NAME),
                          config_dict)
+    artifacts.write_json(os.path.join(self.workdir, MODEL_INFO), {
+        "input_shape": list(self.data.input_shape),
+        "num_classes": self.data.num_classes,
+        "raw_dtype": self.data.raw_dtype,
+        "normalization": self.data.normalization})
     for name, text in (files or {}).items():
       artifacts.write_text(os.path.join(self.workdir, name), text)
 
@@ -417,6 +424,7 @@ class Lottery:
       self._record(self._failed_row(results.DENSE, 0, error))
       raise LotteryFailedError(f"The dense run failed: {error}") from None
     self._record(dense)
+    self.export_stage(results.DENSE, 0)
     self._progress(dense, 0)
     failed = {}
     levels = self.config.pruning.num_levels
@@ -430,12 +438,65 @@ class Lottery:
           row = self._failed_row(name, level, error)
           failed[name] = f"{name} level {level}: {error}"
         self._record(row)
+        if row["status"] == DONE:
+          self.export_stage(name, level)
         self._progress(row, level)
     if failed:
       raise LotteryFailedError(
           "Failed, later levels of these recipes skipped, every other result "
           f"kept: {'; '.join(failed.values())}")
     return results.sort_rows(list(self._rows.values()), self.config.recipes)
+
+  def export_stage(self, recipe, level, base_dir=None, force=False):
+    """Exports a finished stage as a servable ticket (skipped if it exists).
+
+    Args:
+      recipe: Recipe name (`dense` for level 0).
+      level: The level.
+      base_dir: Serving base folder (default `<workdir>/export/serving`).
+      force: Export even when the config turns exports off, and overwrite.
+
+    Returns:
+      The ticket's path, or None when exports are off.
+    """
+    settings = self.config.export
+    if not (settings.saved_model or force):
+      return None
+    path = export_lib.serving_path(self.workdir, recipe, level, base_dir)
+    if not force and os.path.exists(os.path.join(path, "ticket.json")):
+      return path
+    folder = level_dir(self.workdir, recipe, level)
+    metrics = artifacts.read_json(os.path.join(folder, "metrics.json"))
+    if metrics.get("status") != DONE:
+      raise ValueError(f"{folder} has not finished; only finished levels can "
+                       "be exported.")
+    base = self._build(self.config.train.seed)
+    weights_lib.load_model_weights(os.path.join(folder, "final.weights.npz"),
+                                   base)
+    prunable = [name for name, _ in self._prunable_info(self._wrapped(base))]
+    layers = export_lib.layer_report(base, prunable)
+    weights = sum(v["weights"] for v in layers.values())
+    nonzero = sum(v["nonzero"] for v in layers.values())
+    row = metrics["row"]
+    dense_ticket = os.path.join(export_lib.serving_path(
+        self.workdir, results.DENSE, 0, base_dir), "ticket.json")
+    tflite_path = None
+    if settings.tflite:
+      tflite_path = os.path.join(self.workdir, export_lib.TFLITE_DIR,
+                                 f"{recipe}_level_{level:02d}.tflite")
+    ticket = export_lib.export_ticket(
+        base, path, self.data.input_shape,
+        {"recipe": recipe, "level": level, "sparsity": row["sparsity"],
+         "prunable_weights": weights, "nonzero_weights": nonzero,
+         "layers": layers, "test_accuracy": row["test_accuracy"],
+         "best_test_accuracy": row["best_test_accuracy"],
+         "config": config_lib.to_dict(self.config)},
+        self.data.normalization, tflite_path=tflite_path)
+    if os.path.exists(dense_ticket) and level:
+      dense_bytes = artifacts.read_json(dense_ticket)["gzip_bytes"]
+      ticket["gzip_ratio_to_dense"] = ticket["gzip_bytes"] / dense_bytes
+      artifacts.write_json(os.path.join(path, "ticket.json"), ticket)
+    return path
 
   def _failed_row(self, recipe, level, error):
     folder = level_dir(self.workdir, recipe, level)
@@ -483,7 +544,8 @@ def prepare(config, workdir, data=None, model_fn=None):
   # pylint: disable=g-import-not-at-top
   from kdticket_tf import data as data_lib
   from kdticket_tf import models as models_lib
-  models_lib.get(config.model.name)
+  if model_fn is None:
+    models_lib.get(config.model.name)  # fail on an unknown model before data
   if data is None:
     data = data_lib.load(config.data, seed=config.train.seed)
   if model_fn is None:
@@ -546,3 +608,21 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
       test=test_data, validation=validation_data,
       input_shape=tuple(sample.shape[1:]), num_classes=0)
   return Lottery(model_fn, data, config, workdir).run()
+
+
+def from_workdir(workdir):
+  """Returns the `Lottery` of an existing workdir (registered model and data).
+
+  Raises:
+    ValueError: if `workdir` holds no run of the command line.
+  """
+  path = os.path.join(workdir, workdir_lib.CONFIG_NAME)
+  if not os.path.exists(path):
+    raise ValueError(f"{workdir} holds no {workdir_lib.CONFIG_NAME}; is it a "
+                     "kdticket_tf workdir?")
+  config = config_lib.from_dict(artifacts.read_json(path))
+  if config.model.name == "user":
+    raise ValueError(
+        f"{workdir} was made by find_tickets with your own model; export its "
+        "tickets from Python with Lottery.export_stage.")
+  return prepare(config, workdir)

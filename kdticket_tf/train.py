@@ -90,6 +90,11 @@ flags.DEFINE_integer("kd_stop_epoch", None,
 flags.DEFINE_string("kd_teacher", "dense",
                     "dense, previous_level, or a path to teacher weights or a "
                     "Keras SavedModel.")
+# Export.
+flags.DEFINE_bool("export", True,
+                  "Export each finished level as a servable SavedModel ticket.")
+flags.DEFINE_bool("export_tflite", False,
+                  "Also convert each ticket to TFLite (sparsity optimisation).")
 flags.DEFINE_bool("kd_cache_teacher_logits", False,
                   "Compute the teacher's logits once (no augmentation only).")
 
@@ -150,7 +155,9 @@ def config_from_flags():
           alpha=FLAGS.kd_alpha, temperature=FLAGS.kd_temperature,
           reduction=FLAGS.kd_reduction, stop_epoch=FLAGS.kd_stop_epoch,
           teacher=FLAGS.kd_teacher,
-          cache_teacher_logits=FLAGS.kd_cache_teacher_logits))
+          cache_teacher_logits=FLAGS.kd_cache_teacher_logits),
+      export=config_lib.ExportConfig(saved_model=FLAGS.export,
+                                     tflite=FLAGS.export_tflite))
 
 
 def main(argv):

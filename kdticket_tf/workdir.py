@@ -22,6 +22,7 @@ CONFIG_NAME = "config.json"
 # Dotted config paths that do not change any result already in the workdir:
 # verbosity, and extending a search with more levels or more recipes.
 RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes"})
+RESULT_NEUTRAL_PREFIXES = ("export.",)
 
 
 class WorkdirInUseError(RuntimeError):
@@ -128,7 +129,9 @@ def differences(recorded, current):
   old, new = _flatten(recorded), _flatten(current)
   return [(key, old.get(key), new.get(key))
           for key in sorted(set(old) | set(new))
-          if key not in RESULT_NEUTRAL and old.get(key) != new.get(key)]
+          if key not in RESULT_NEUTRAL
+          and not key.startswith(RESULT_NEUTRAL_PREFIXES)
+          and old.get(key) != new.get(key)]
 
 
 def check_config(workdir, config_dict):

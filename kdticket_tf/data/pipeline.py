@@ -219,8 +219,13 @@ class LotteryData:
     validation: Batched validation dataset, or None.
     input_shape: Shape of one model input.
     num_classes: Number of classes.
-    preprocess: Raw input batch -> model input (None when unknown), for export.
+    preprocess: Raw input batch -> model input (None when unknown).
     raw_dtype: dtype of raw inputs.
+    normalization: `{"mean": [...], "std": [...], "scale": 255.0}` that
+      `preprocess` applies, recorded so exported tickets can apply it inside
+      their serving graph; None when the inputs are given preprocessed.
+    raw_test: The test split as raw (images, labels) arrays, for clients that
+      send raw inputs to a served ticket; None when not held in memory.
   """
   name: str
   train: object
@@ -230,6 +235,8 @@ class LotteryData:
   num_classes: int
   preprocess: Optional[Callable] = None
   raw_dtype: str = "float32"
+  normalization: Optional[dict] = None
+  raw_test: Optional[Tuple[np.ndarray, np.ndarray]] = None
 
 
 def split_arrays(images, labels, validation_size, train_size=0):
@@ -290,4 +297,7 @@ def from_arrays(name, train_arrays, test_arrays, config, seed, mean, std,
   return LotteryData(name=name, train=train, test=test, validation=validation,
                      input_shape=tuple(images.shape[1:]),
                      num_classes=num_classes, preprocess=preprocess,
-                     raw_dtype=str(images.dtype))
+                     raw_dtype=str(images.dtype),
+                     normalization={"mean": list(mean), "std": list(std),
+                                    "scale": 255.0},
+                     raw_test=(test_arrays[0], test_arrays[1]))

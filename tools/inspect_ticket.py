@@ -1,0 +1,101 @@
+r"""Per-layer sparsity of an exported ticket or of every level of a workdir.
+
+    python tools/inspect_ticket.py workdirs/quickstart/export/serving/rewind/7
+    python tools/inspect_ticket.py workdirs/quickstart --format=json
+
+For a SavedModel directory: every kernel (rank >= 2) of the saved model with its
+shape, parameters, non-zeros and sparsity, and the totals, read with TensorFlow
+alone. For a workdir: the same table for each finished level, from its weights.
+"""
+
+import glob
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+import kdticket_tf
+import numpy as np
+import tensorflow as tf
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
+
+
+def _row(name, values):
+  nonzero = int(np.count_nonzero(values))
+  return {"name": name, "shape": list(values.shape), "parameters": values.size,
+          "nonzero": nonzero, "sparsity": 1.0 - nonzero / max(values.size, 1)}
+
+
+def saved_model_layers(path):
+  """Returns the kernel rows of the SavedModel at `path`."""
+  loaded = tf.saved_model.load(path)
+  variables = loaded.signatures[kdticket_tf.export.SIGNATURE].variables
+  return [_row(v.name.split(":")[0], v.numpy()) for v in variables
+          if len(v.shape) >= 2]
+
+
+def weights_file_layers(path):
+  """Returns the kernel rows of a workdir's `final.weights.npz`."""
+  with np.load(path) as archive:
+    return [_row(key.split(":", 1)[1], archive[key])
+            for key in sorted(archive.files) if archive[key].ndim >= 2]
+
+
+def workdir_stages(workdir):
+  """Returns {stage name: kernel rows} for every finished level of `workdir`."""
+  stages = {}
+  pattern = os.path.join(workdir, "*", "**", "final.weights.npz")
+  for path in sorted(glob.glob(pattern, recursive=True)):
+    if os.sep + "export" + os.sep in path:
+      continue
+    stage = os.path.relpath(os.path.dirname(path), workdir)
+    stages[stage] = weights_file_layers(path)
+  return stages
+
+
+def totals(rows):
+  parameters = sum(r["parameters"] for r in rows)
+  nonzero = sum(r["nonzero"] for r in rows)
+  return {"parameters": parameters, "nonzero": nonzero,
+          "sparsity": 1.0 - nonzero / max(parameters, 1)}
+
+
+def print_table(title, rows):
+  print(title)
+  print(f"{'layer':<36} {'shape':<20} {'params':>10} {'nonzero':>10} "
+        f"{'sparsity':>9}")
+  for r in rows:
+    print(f"{r['name']:<36} {str(tuple(r['shape'])):<20} {r['parameters']:>10} "
+          f"{r['nonzero']:>10} {r['sparsity']:>9.4f}")
+  t = totals(rows)
+  print(f"{'total':<36} {'':<20} {t['parameters']:>10} {t['nonzero']:>10} "
+        f"{t['sparsity']:>9.4f}\n")
+
+
+def main(argv):
+  if len(argv) != 2:
+    raise app.UsageError("Give one SavedModel directory or workdir.")
+  path = argv[1]
+  if os.path.exists(os.path.join(path, "saved_model.pb")):
+    stages = {path: saved_model_layers(path)}
+  elif os.path.exists(os.path.join(path, "config.json")):
+    stages = workdir_stages(path)
+  else:
+    print(f"inspect_ticket: error: {path} is neither a SavedModel directory "
+          "nor a kdticket_tf workdir.", file=sys.stderr)
+    return 1
+  if FLAGS.format == "json":
+    print(json.dumps({name: {"layers": rows, "total": totals(rows)}
+                      for name, rows in stages.items()}, indent=2))
+    return 0
+  for name, rows in stages.items():
+    print_table(name, rows)
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
