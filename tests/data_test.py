@@ -132,12 +132,16 @@ class IdxTest(tf.test.TestCase):
         data.load(config.DataConfig(dataset="mnist", data_dir=empty))
 
   def test_fashion_mnist_error_names_the_debian_package(self):
+    empty = os.path.join(self.get_temp_dir(), "no_fashion")
+    os.makedirs(empty, exist_ok=True)
     with mock.patch.object(idx, "candidate_folders", return_value=["/nowhere"]):
       with self.assertRaisesRegex(tfds_sources.DataNotFoundError,
                                   "dataset-fashion-mnist"):
-        data.load(config.DataConfig(
-            dataset="fashion_mnist",
-            data_dir=os.path.join(self.get_temp_dir(), "none")))
+        data.load(config.DataConfig(dataset="fashion_mnist", data_dir=empty))
+
+  def test_data_dir_that_does_not_exist_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "data_dir='/no/such' does not"):
+      data.load(config.DataConfig(dataset="mnist", data_dir="/no/such"))
 
 
 class TfdsTest(tf.test.TestCase):

@@ -44,7 +44,8 @@ def tiny_config(recipe_names=("lt",), schedule="iterative", levels=2,
           weight_decay=1e-4),
       pruning=config.PruningConfig(schedule=schedule, fraction=0.2,
                                    levels=levels,
-                                   rewind_step=config.Duration.parse(rewind)))
+                                   rewind_step=config.Duration.parse(rewind)),
+      export=config.ExportConfig(saved_model=False))  # export_test covers it
 
 
 def prunable_positions(base):

@@ -27,7 +27,7 @@ BASE_ARGS = (
     "--dataset=synthetic", "--synthetic_shape=28,28,1",
     "--synthetic_examples=4096", "--batch_size=32", "--model=lenet_300_100",
     "--lr=0.05", "--levels=2", "--recipes=lt,rewind", "--rewind_step=10it",
-    "--deterministic", "--verbose=0")
+    "--deterministic", "--noexport", "--verbose=0")
 
 
 def _command(workdir, *extra):
