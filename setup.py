@@ -20,6 +20,7 @@ setuptools.setup(
         "absl-py>=1.4",
         "tensorflow-serving-api>=2.21,<2.22",  # warm-up records, client protos
         "numpy>=1.26,<3",
+        "matplotlib>=3.7",  # accuracy_vs_sparsity.png
     ],
     extras_require={
         "test": ["pytest>=8"],

@@ -19,11 +19,13 @@ from kdticket_tf import distill
 from kdticket_tf import export
 from kdticket_tf import lottery
 from kdticket_tf import models
+from kdticket_tf import plots
 from kdticket_tf import pruning
 from kdticket_tf import recipes
 from kdticket_tf import results
 from kdticket_tf import schedules
 from kdticket_tf import serving
+from kdticket_tf import summaries
 from kdticket_tf import training
 from kdticket_tf import workdir
 from kdticket_tf.config import DataConfig
@@ -38,8 +40,8 @@ from kdticket_tf.lottery import find_tickets
 from kdticket_tf.lottery import run_lottery
 
 __all__ = [
-    "config", "data", "distill", "export", "lottery", "models", "pruning", "recipes",
-    "results", "schedules", "serving", "training", "workdir",
+    "config", "data", "distill", "export", "lottery", "models", "plots", "pruning", "recipes",
+    "results", "schedules", "serving", "summaries", "training", "workdir",
     "DataConfig", "DistillConfig", "Duration", "ExportConfig", "LotteryConfig", "ModelConfig",
     "PruningConfig", "TrainConfig", "find_tickets", "run_lottery",
 ]

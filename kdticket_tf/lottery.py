@@ -32,8 +32,10 @@ from kdticket_tf import artifacts
 from kdticket_tf import config as config_lib
 from kdticket_tf import distill
 from kdticket_tf import export as export_lib
+from kdticket_tf import plots
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
+from kdticket_tf import summaries
 from kdticket_tf import training
 from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.data import pipeline
@@ -44,6 +46,7 @@ from kdticket_tf.pruning import wrapper
 DENSE_DIR = "dense"
 DONE = "done"
 MODEL_INFO = "model.json"
+PLOT_NAME = "accuracy_vs_sparsity.png"
 
 
 class LotteryFailedError(RuntimeError):
@@ -184,6 +187,7 @@ class Lottery:
       callbacks.append(SaveWeightsAtStep(base, self._rewind_step,
                                          self._steps_per_epoch, rewind_path))
     training.add_weight_decay(base, self.config.train.weight_decay)
+    callbacks.append(summaries.epoch_callback(self.workdir, results.DENSE, 0))
     history = training.train(
         base, self.data, self.config.train,
         training.TrainingPlan(steps=self._total_steps), folder,
@@ -194,6 +198,7 @@ class Lottery:
     artifacts.write_json(os.path.join(folder, "metrics.json"),
                          {"status": DONE, "row": row, "history": history})
     _remove_resume_state(folder)
+    summaries.write_stage(self.workdir, config_lib.to_dict(self.config), row)
     return row
 
   def _evaluate_sets(self):
@@ -236,12 +241,17 @@ class Lottery:
     else:
       new = masks_lib.target_masks(ranked, pruning.expected_sparsity(level),
                                    pruning.scope)
+    thresholds = [summaries.pruning_threshold(w, m)
+                  for w, m in zip(ranked, new)]
     if recipe.mask == "random":
       rng = np.random.default_rng(
           [self.config.train.seed, level, zlib.crc32(recipe.name.encode())])
       new = masks_lib.random_masks(new, previous, rng)
+      thresholds = [None] * len(new)  # no magnitude threshold
     names = [f"{name}.{w.name.split('/')[-1].split(':')[0]}"
              for name, w in self._prunable_info(wrapped)]
+    artifacts.write_json(os.path.join(folder, "thresholds.json"), dict(
+        zip([name for name, _ in self._prunable_info(wrapped)], thresholds)))
     weights_lib.save_arrays(path, new, names)
     return new
 
@@ -312,6 +322,7 @@ class Lottery:
     wrapper.set_masks(wrapped, level_masks)
     model, compile_fn, callbacks, data = self._fit_model(recipe, level, wrapped,
                                                          self.data)
+    callbacks.append(summaries.epoch_callback(self.workdir, recipe.name, level))
     history = training.train(model, data, self.config.train,
                              self._plan(recipe), folder, compile_fn,
                              callbacks=callbacks,
@@ -327,9 +338,15 @@ class Lottery:
                "sparsity": float(s)}
         for (name, w), m, s in zip(self._prunable_info(wrapped), level_masks,
                                    masks_lib.layer_sparsities(level_masks))}
+    thresholds_path = os.path.join(folder, "thresholds.json")
+    if os.path.exists(thresholds_path):
+      for name, value in artifacts.read_json(thresholds_path).items():
+        layers[name]["threshold"] = value
     artifacts.write_json(os.path.join(folder, "metrics.json"), {
         "status": DONE, "row": row, "layers": layers, "history": history})
     _remove_resume_state(folder)
+    summaries.write_stage(self.workdir, config_lib.to_dict(self.config), row,
+                          layers)
     return row
 
   def _check_pruned_weights_are_zero(self, wrapped, folder):
@@ -359,8 +376,11 @@ class Lottery:
   # ------------------------------------------------------------------ run
   def _record(self, row):
     self._rows[(row["recipe"], row["level"])] = row
-    results.write(self.workdir, list(self._rows.values()),
-                  self.config.recipes)
+    rows = results.write(self.workdir, list(self._rows.values()),
+                         self.config.recipes)
+    plots.plot_accuracy_vs_sparsity(
+        [("", rows)], os.path.join(self.workdir, PLOT_NAME),
+        title=f"{self.data.name}: test accuracy against sparsity")
 
   def _prepare_workdir(self, overwrite, files):
     """Creates the workdir, moves an old run aside if asked, checks the config."""
@@ -385,6 +405,7 @@ class Lottery:
         "num_classes": self.data.num_classes,
         "raw_dtype": self.data.raw_dtype,
         "normalization": self.data.normalization})
+    summaries.write_experiment(self.workdir, config_dict, self.config.recipes)
     for name, text in (files or {}).items():
       artifacts.write_text(os.path.join(self.workdir, name), text)
 

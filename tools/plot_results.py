@@ -1,0 +1,52 @@
+r"""Plots test accuracy against sparsity for one or more workdirs in one figure.
+
+    python tools/plot_results.py --output=compare.png workdirs/a workdirs/b
+    python tools/plot_results.py --output=seeds.png --seeds workdirs/seed0 workdirs/seed1
+
+Without `--seeds`, each workdir's recipes are drawn as their own lines, labelled
+with the workdir's name (or `--labels`). With `--seeds`, the workdirs are runs of
+one setup with different seeds: each recipe is drawn once, as the mean over the
+workdirs with a band from the lowest to the highest accuracy.
+"""
+
+import json
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+import kdticket_tf
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("output", "accuracy_vs_sparsity.png", "PNG to write.")
+flags.DEFINE_list("labels", None, "One label per workdir (default: names).")
+flags.DEFINE_bool("seeds", False, "Average the workdirs (runs of several seeds).")
+flags.DEFINE_string("title", "Test accuracy against sparsity", "Figure title.")
+
+
+def main(argv):
+  workdirs = argv[1:]
+  if not workdirs:
+    raise app.UsageError("Give one or more workdirs.")
+  labels = FLAGS.labels or [os.path.basename(w.rstrip("/")) for w in workdirs]
+  if len(labels) != len(workdirs):
+    print(f"plot_results: error: {len(labels)} labels for {len(workdirs)} "
+          "workdirs.", file=sys.stderr)
+    return 1
+  runs = []
+  for label, workdir in zip(labels, workdirs):
+    path = os.path.join(workdir, "results.json")
+    if not os.path.exists(path):
+      print(f"plot_results: error: {path} does not exist.", file=sys.stderr)
+      return 1
+    with open(path, encoding="utf-8") as stream:
+      rows = json.load(stream)
+    runs.append(("" if FLAGS.seeds else f"{label}: ", rows))
+  kdticket_tf.plots.plot_accuracy_vs_sparsity(runs, FLAGS.output, FLAGS.title)
+  print(FLAGS.output)
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
