@@ -178,6 +178,10 @@ class TrainConfig:
     seed: Seed of initialisation, data order and random masks.
     deterministic: Enable TensorFlow's deterministic ops.
     verbose: Keras progress output (0 silent, 1 bar, 2 line per epoch).
+    jit_compile: Compile the train and test steps with XLA.
+    mixed_precision: Keras mixed precision policy: '' (float32),
+      `mixed_float16` (with dynamic loss scaling) or `mixed_bfloat16`.
+    steps_per_execution: Steps run per call into the compiled function.
   """
   duration: Duration = Duration(2, "ep")
   optimizer: str = "sgd"
@@ -192,9 +196,17 @@ class TrainConfig:
   seed: int = 0
   deterministic: bool = False
   verbose: int = 2
+  jit_compile: bool = False
+  mixed_precision: str = ""
+  steps_per_execution: int = 1
 
   def __post_init__(self):
     _check_choice("optimizer", self.optimizer, _OPTIMIZERS)
+    _check_choice("mixed_precision", self.mixed_precision,
+                  ("", "mixed_float16", "mixed_bfloat16"))
+    if self.steps_per_execution < 1:
+      raise ValueError(
+          f"steps_per_execution={self.steps_per_execution} must be at least 1.")
     _check_choice("lr_schedule", self.lr_schedule, _LR_SCHEDULES)
     _check_positive("learning_rate (--lr)", self.learning_rate)
     if self.duration.value <= 0:

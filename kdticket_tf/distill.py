@@ -192,6 +192,12 @@ def load_teacher(path, build_fn):
   return teacher
 
 
-def compile_distiller(model, optimizer):
-  """Compiles a `Distiller` (the loss lives in its train_step)."""
-  model.compile(optimizer=optimizer)
+def compile_distiller(model, optimizer, **options):
+  """Compiles a `Distiller` (the loss lives in its train_step).
+
+  Args:
+    model: The `Distiller`.
+    optimizer: A fresh optimizer.
+    **options: More `compile` arguments (`jit_compile`, `steps_per_execution`).
+  """
+  model.compile(optimizer=optimizer, **options)

@@ -71,12 +71,19 @@ def _is_done(folder):
   return os.path.exists(path) and artifacts.read_json(path).get("status") == DONE
 
 
-def compile_classifier(model, optimizer):
-  """Compiles a logits model with sparse cross-entropy and accuracy."""
+def compile_classifier(model, optimizer, **options):
+  """Compiles a logits model with sparse cross-entropy and accuracy.
+
+  Args:
+    model: The model.
+    optimizer: A fresh optimizer.
+    **options: More `compile` arguments (`jit_compile`, `steps_per_execution`).
+  """
   model.compile(
       optimizer=optimizer,
       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")])
+      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+      **options)
 
 
 class SaveWeightsAtStep(keras.callbacks.Callback):
@@ -136,6 +143,12 @@ class Lottery:
           f"rewind_step={self.config.pruning.rewind_step} is "
           f"{self._rewind_step} steps, not before the end of training "
           f"({self._total_steps} steps); choose a smaller rewind step.")
+    per_call = self.config.train.steps_per_execution
+    if self._rewind_step % per_call:
+      raise ValueError(
+          f"rewind_step={self.config.pruning.rewind_step} ({self._rewind_step} "
+          f"steps) must be a multiple of steps_per_execution={per_call}, so "
+          "that θk can be saved after exactly that step.")
     distilled = any(recipes_lib.get(r).distill for r in self.config.recipes)
     if (distilled and self.config.distill.cache_teacher_logits and
         self.data.train.augmented):
@@ -439,6 +452,14 @@ class Lottery:
   def _run_levels(self):
     if self.config.train.deterministic:
       tf.config.experimental.enable_op_determinism()
+    keras.mixed_precision.set_global_policy(
+        self.config.train.mixed_precision or "float32")
+    try:
+      return self._run_all_levels()
+    finally:
+      keras.mixed_precision.set_global_policy("float32")
+
+  def _run_all_levels(self):
     try:
       dense = self.run_dense()
     except training.TrainingDivergedError as error:

@@ -65,6 +65,11 @@ flags.DEFINE_float("weight_decay", 0.0, "Coupled L2 weight decay.")
 flags.DEFINE_integer("seed", 0, "Seed of init, data order and random masks.")
 flags.DEFINE_bool("deterministic", False, "Use TensorFlow's deterministic ops.")
 flags.DEFINE_integer("verbose", 2, "Keras progress: 0 silent, 1 bar, 2 lines.")
+flags.DEFINE_bool("jit_compile", False, "Compile train/test steps with XLA.")
+flags.DEFINE_enum("mixed_precision", "", ["", "mixed_float16", "mixed_bfloat16"],
+                  "Keras mixed precision policy ('' for float32).")
+flags.DEFINE_integer("steps_per_execution", 1,
+                     "Training steps per call into the compiled function.")
 # Pruning.
 flags.DEFINE_enum("prune_schedule", "iterative", ["iterative", "oneshot"],
                   "IMP or one-shot pruning.")
@@ -144,7 +149,10 @@ def config_from_flags():
                            for m in FLAGS.lr_milestones),
           lr_decay=FLAGS.lr_decay, warmup=_duration("warmup", FLAGS.warmup),
           weight_decay=FLAGS.weight_decay, seed=FLAGS.seed,
-          deterministic=FLAGS.deterministic, verbose=FLAGS.verbose),
+          deterministic=FLAGS.deterministic, verbose=FLAGS.verbose,
+          jit_compile=FLAGS.jit_compile,
+          mixed_precision=FLAGS.mixed_precision,
+          steps_per_execution=FLAGS.steps_per_execution),
       pruning=config_lib.PruningConfig(
           schedule=FLAGS.prune_schedule, fraction=FLAGS.prune_fraction,
           levels=FLAGS.levels, target_sparsities=targets,

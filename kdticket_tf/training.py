@@ -181,7 +181,9 @@ def train(model, data, config, plan, folder, compile_fn,
     config: The `TrainConfig` (optimizer, schedule, verbosity).
     plan: The `TrainingPlan`.
     folder: Where checkpoints and per-epoch metrics go.
-    compile_fn: `fn(model, optimizer)` that compiles `model`.
+    compile_fn: `fn(model, optimizer, **options)` that compiles `model`; the
+      options are Keras `compile` arguments (`jit_compile`,
+      `steps_per_execution`).
     callbacks: Extra Keras callbacks.
     evaluate: Datasets evaluated at each epoch end, `{"test": ds, ...}`.
 
@@ -194,7 +196,8 @@ def train(model, data, config, plan, folder, compile_fn,
   steps_per_epoch = data.train.steps_per_epoch
   optimizer = make_optimizer(config,
                              make_schedule(config, steps_per_epoch, plan))
-  compile_fn(model, optimizer)
+  compile_fn(model, optimizer, jit_compile=config.jit_compile,
+             steps_per_execution=config.steps_per_execution)
   checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
   checkpoint_dir = os.path.join(folder, "checkpoints")
   manager = tf.train.CheckpointManager(checkpoint, checkpoint_dir,

@@ -21,7 +21,8 @@ LOCK_NAME = ".lock"
 CONFIG_NAME = "config.json"
 # Dotted config paths that do not change any result already in the workdir:
 # verbosity, and extending a search with more levels or more recipes.
-RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes"})
+RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes",
+                            "train.steps_per_execution"})
 RESULT_NEUTRAL_PREFIXES = ("export.",)
 
 

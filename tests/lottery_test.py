@@ -215,6 +215,36 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     self.assertFalse(all(np.array_equal(m, r) for m, r in zip(magnitude, random)))
 
 
+class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @parameterized.named_parameters(
+      ("xla", {"jit_compile": True}),
+      ("mixed_float16", {"mixed_precision": "mixed_float16"}),
+      ("mixed_bfloat16_steps", {"mixed_precision": "mixed_bfloat16",
+                                "steps_per_execution": 3}),
+  )
+  def test_options_keep_masks_teacher_and_zeros(self, options):
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    cfg = tiny_config(("lt", "kd"), levels=1)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                             **options))
+    workdir = os.path.join(self.get_temp_dir(), self._testMethodName)
+    rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
+    # run_level checks that every pruned weight is exactly zero after training.
+    self.assertEqual([r["status"] for r in rows], ["done"] * 3)
+    for row in rows[1:]:
+      self.assertNear(row["sparsity"], 0.2, 0.005)
+    self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
+
+  def test_rewind_step_must_align_with_steps_per_execution(self):
+    import dataclasses  # pylint: disable=g-import-not-at-top
+    cfg = tiny_config(("rewind",), rewind="3it")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, steps_per_execution=2))
+    with self.assertRaisesRegex(ValueError, "multiple of steps_per_execution=2"):
+      lottery.Lottery(model_fn, tiny_data(), cfg, self.get_temp_dir())
+
+
 class FindTicketsTest(tf.test.TestCase):
 
   def test_find_tickets_on_user_model_and_datasets(self):

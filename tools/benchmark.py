@@ -11,7 +11,11 @@ throughput in one process for:
 * `masked`: the TF-MOT-wrapped model with fixed masks at `--sparsity`;
 * `kd`: the masked model trained by the `Distiller` with a live teacher;
 * `kd_cached`: the same with the teacher's logits cached beside the batch;
-* `eval`: evaluation of the masked model.
+* `eval`: evaluation of the masked model;
+* `pipeline_real` / `pipeline_memory`: the dense model trained from
+  `--pipeline_dataset`'s real input pipeline (read from disk, shuffled, batched,
+  normalised) and from one of its batches held in memory and repeated; their
+  ratio `pipeline_vs_memory_throughput` says whether training is input-bound.
 
 Each mode is timed on Keras's own compiled step function (`make_train_function`,
 `make_test_function`: what `fit` and `evaluate` run per batch) fed from a live
@@ -23,6 +27,9 @@ which every mode runs `--steps` steps in turn (interleaved, so a drift of the
 machine's speed hits all modes alike); the median per mode is reported. Ratios are step-time ratios (lower is
 better): `masked_vs_dense`, `kd_vs_dense`, `kd_cached_vs_dense`, and against the
 same masked model, `kd_vs_masked`, `kd_cached_vs_masked`.
+
+`--jit_compile`, `--mixed_precision` and `--steps_per_execution` apply to every
+mode, as the trainer's flags of the same names do.
 """
 
 import json
@@ -49,6 +56,13 @@ flags.DEFINE_float("sparsity", 0.8, "Sparsity of the fixed masks.")
 flags.DEFINE_list("modes", ["dense", "masked", "kd", "kd_cached", "eval"],
                   "Modes to measure.")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
+flags.DEFINE_bool("jit_compile", False, "Compile the steps with XLA.")
+flags.DEFINE_enum("mixed_precision", "", ["", "mixed_float16", "mixed_bfloat16"],
+                  "Keras mixed precision policy.")
+flags.DEFINE_integer("steps_per_execution", 1, "Steps per compiled call.")
+flags.DEFINE_string("pipeline_dataset", "fashion_mnist",
+                    "Dataset of the input-pipeline measurement ('' to skip).")
+flags.DEFINE_string("data_dir", None, "TFDS data_dir / folder of IDX files.")
 
 _DEFAULT_SHAPES = {"lenet_300_100": (28, 28, 1)}
 
@@ -67,8 +81,15 @@ def _run(step, iterator, steps):
   float(next(iter(logs.values())))
 
 
-def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes):
-  """Returns {mode: seconds per step} for the requested modes."""
+def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
+            compile_options=None, pipeline_dataset=None, data_dir=None):
+  """Returns {mode: seconds per step} for the requested modes.
+
+  With `pipeline_dataset`, two more modes train the masked model fed by that
+  dataset's real input pipeline (`pipeline_real`) and by one of its batches held
+  in memory and repeated (`pipeline_memory`).
+  """
+  compile_options = compile_options or {}
   examples = max(batch_size * 16, 2048)
   data_config = kdticket_tf.DataConfig(
       dataset="synthetic", synthetic_shape=shape, synthetic_classes=10,
@@ -93,20 +114,24 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes):
   def optimizer():
     return keras.optimizers.SGD(0.01, momentum=0.9)
 
+  def compiled(model):
+    if isinstance(model, kdticket_tf.distill.Distiller):
+      kdticket_tf.distill.compile_distiller(model, optimizer(),
+                                            **compile_options)
+    else:
+      kdticket_tf.lottery.compile_classifier(model, optimizer(),
+                                             **compile_options)
+    return model
+
   runs = {}
   for mode in modes:
-    if mode in ("dense",):
-      model = build()
-      kdticket_tf.lottery.compile_classifier(model, optimizer())
-      runs[mode] = (model, stream)
+    if mode == "dense":
+      runs[mode] = (compiled(build()), stream)
     elif mode in ("masked", "eval"):
-      model = masked_model()
-      kdticket_tf.lottery.compile_classifier(model, optimizer())
-      runs[mode] = (model, stream)
+      runs[mode] = (compiled(masked_model()), stream)
     elif mode in ("kd", "kd_cached"):
       teacher = build()
-      model = kdticket_tf.distill.Distiller(masked_model(), teacher)
-      model.compile(optimizer())
+      model = compiled(kdticket_tf.distill.Distiller(masked_model(), teacher))
       dataset = stream
       if mode == "kd_cached":
         logits = teacher.predict(data.train.ordered(1000), verbose=0)
@@ -114,6 +139,17 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes):
       runs[mode] = (model, dataset)
     else:
       raise ValueError(f"mode={mode!r} is unknown.")
+  if pipeline_dataset:
+    real = kdticket_tf.data.load(kdticket_tf.DataConfig(
+        dataset=pipeline_dataset, data_dir=data_dir, batch_size=batch_size))
+    real_stream = real.train.stream(0)
+    in_memory = real_stream.take(1).cache().repeat()
+    for mode, dataset in (("pipeline_real", real_stream),
+                          ("pipeline_memory", in_memory)):
+      keras.utils.set_random_seed(0)
+      model = kdticket_tf.models.build(model_config, real.input_shape,
+                                       real.num_classes)
+      runs[mode] = (compiled(model), dataset)
   steps_and_data = {mode: (_step_function(model, mode), iter(dataset))
                     for mode, (model, dataset) in runs.items()}
   for step, iterator in steps_and_data.values():  # warm-up: tracing, first steps
@@ -140,6 +176,9 @@ def report(seconds, batch_size):
   for mode in ("kd", "kd_cached"):
     if mode in seconds and "masked" in seconds:
       result["ratios"][f"{mode}_vs_masked"] = seconds[mode] / seconds["masked"]
+  if "pipeline_real" in seconds and "pipeline_memory" in seconds:
+    result["ratios"]["pipeline_vs_memory_throughput"] = (
+        seconds["pipeline_memory"] / seconds["pipeline_real"])
   result.update(result["ratios"])
   return result
 
@@ -150,18 +189,28 @@ def main(argv):
       _DEFAULT_SHAPES.get(FLAGS.model, (32, 32, 3)))
   model_config = kdticket_tf.ModelConfig(name=FLAGS.model, depth=FLAGS.depth,
                                          block=FLAGS.block)
+  keras.mixed_precision.set_global_policy(FLAGS.mixed_precision or "float32")
+  compile_options = {"jit_compile": FLAGS.jit_compile,
+                     "steps_per_execution": FLAGS.steps_per_execution}
   seconds = measure(model_config, shape, FLAGS.batch_size, FLAGS.steps,
-                    FLAGS.repeats, FLAGS.sparsity, FLAGS.modes)
+                    FLAGS.repeats, FLAGS.sparsity, FLAGS.modes, compile_options,
+                    FLAGS.pipeline_dataset, FLAGS.data_dir)
   result = report(seconds, FLAGS.batch_size)
   result["setup"] = {"model": FLAGS.model, "depth": FLAGS.depth,
                      "shape": list(shape), "batch_size": FLAGS.batch_size,
                      "steps": FLAGS.steps, "repeats": FLAGS.repeats,
-                     "sparsity": FLAGS.sparsity}
+                     "sparsity": FLAGS.sparsity,
+                     "jit_compile": FLAGS.jit_compile,
+                     "mixed_precision": FLAGS.mixed_precision or "float32",
+                     "steps_per_execution": FLAGS.steps_per_execution,
+                     "pipeline_dataset": FLAGS.pipeline_dataset}
   if FLAGS.format == "json":
     print(json.dumps(result, indent=2))
     return 0
   print(f"{FLAGS.model} batch {FLAGS.batch_size}, input {shape}, "
-        f"{FLAGS.steps} steps x {FLAGS.repeats} repeats (median)")
+        f"{FLAGS.steps} steps x {FLAGS.repeats} repeats (median), "
+        f"jit_compile={FLAGS.jit_compile}, "
+        f"policy={FLAGS.mixed_precision or 'float32'}")
   print(f"{'mode':<10} {'images/s':>10} {'ms/step':>9}")
   for mode, value in seconds.items():
     print(f"{mode:<10} {FLAGS.batch_size / value:>10.0f} {1000 * value:>9.2f}")

@@ -13,7 +13,7 @@ def lenet_300_100(config, input_shape, num_classes):
   x = keras.layers.Flatten(name="flatten")(inputs)
   x = keras.layers.Dense(300, activation="relu", name="fc1")(x)
   x = keras.layers.Dense(100, activation="relu", name="fc2")(x)
-  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
   return keras.Model(inputs, logits, name="lenet_300_100")
 
 
@@ -28,7 +28,7 @@ def _conv_net(name, stages, input_shape, num_classes):
   x = keras.layers.Flatten(name="flatten")(x)
   x = keras.layers.Dense(256, activation="relu", name="fc1")(x)
   x = keras.layers.Dense(256, activation="relu", name="fc2")(x)
-  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
   return keras.Model(inputs, logits, name=name)
 
 

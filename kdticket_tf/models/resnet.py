@@ -69,7 +69,7 @@ def resnet_cifar(config, input_shape, num_classes):
       stride = 2 if stage > 0 and index == 0 else 1
       x = block_fn(x, filters, stride, f"stage{stage + 1}_block{index + 1}")
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
   kind = "bottleneck" if bottleneck else "basic"
   return keras.Model(inputs, logits, name=f"resnet{config.depth}_{kind}")
 
@@ -89,5 +89,5 @@ def resnet50(config, input_shape, num_classes):
       x = bottleneck_block(x, filters, stride,
                            f"stage{stage + 1}_block{index + 1}")
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
   return keras.Model(inputs, logits, name="resnet50")

@@ -28,7 +28,7 @@ def _vgg(name, input_shape, num_classes):
     x = keras.layers.BatchNormalization(name=f"bn{conv_index}")(x)
     x = keras.layers.ReLU(name=f"relu{conv_index}")(x)
   x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
-  logits = keras.layers.Dense(num_classes, name="logits")(x)
+  logits = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
   return keras.Model(inputs, logits, name=name)
 
 

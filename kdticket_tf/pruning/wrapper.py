@@ -4,12 +4,14 @@
 TF-MOT never recomputes the masks this package sets. `MaskedPruneLowMagnitude`
 extends TF-MOT's `PruneLowMagnitude`: it keeps TF-MOT's mask and threshold
 variables (so `strip_pruning`, `collect_prunable_layers` and TF-MOT's callbacks
-keep working) but applies the mask *inside* the forward pass: the wrapped layer
-computes with `kernel * mask`, so the gradient of every pruned weight is exactly
-zero. A pruned weight that starts at 0.0 therefore stays exactly 0.0 after every
-optimizer step (SGD with momentum, Adam, coupled L2 decay alike), where TF-MOT's
-own wrapper re-zeroes weights only at the next forward pass and leaves them
-non-zero between the optimizer step and that pass.
+keep working) but applies the mask to the *gradient* inside the training step:
+the wrapped layer reads its kernel through an identity whose gradient is
+multiplied by the mask, so the gradient of every pruned weight is exactly zero.
+`set_masks` zeroes the pruned weights once; a pruned weight at 0.0 with a zero
+gradient stays exactly 0.0 after every optimizer step (SGD with momentum, Adam,
+coupled L2 decay alike), where TF-MOT's own wrapper re-zeroes weights only at
+the next forward pass and leaves them non-zero between the optimizer step and
+that pass. The lottery loop checks the zeros after every training.
 """
 
 import inspect
@@ -55,7 +57,8 @@ class MaskedPruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
     for (weight, mask, _), attribute in zip(self.pruning_vars,
                                              self._weight_attributes):
       originals.append((attribute, getattr(self.layer, attribute)))
-      masked = tf.cast(weight, compute_dtype) * tf.cast(mask, compute_dtype)
+      masked = _masked_gradient(tf.cast(weight, compute_dtype),
+                                tf.cast(mask, compute_dtype))
       # object.__setattr__ bypasses Keras attribute tracking: the variable stays
       # the layer's tracked weight, the layer's call reads the masked tensor.
       object.__setattr__(self.layer, attribute, masked)
@@ -75,6 +78,20 @@ class MaskedPruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
     config.pop("block_pooling_type", None)
     config["layer"] = keras.layers.deserialize(config.pop("layer"))
     return cls(**config)
+
+
+@tf.custom_gradient
+def _masked_gradient(weight, mask):
+  """Identity on `weight` whose gradient is multiplied by `mask`.
+
+  The forward pass needs no multiply: pruned weights are exactly 0.0 already
+  (`set_masks` zeroes them and their gradient is zero, so no optimizer step moves
+  them). Only the backward pass pays one multiply, which keeps the gradient of
+  every pruned weight exactly zero.
+  """
+  def gradient(upstream):
+    return upstream * mask, None
+  return tf.identity(weight), gradient
 
 
 def _call_arguments(layer):
