@@ -16,6 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 from kdticket_tf import config
 from kdticket_tf import data
 from kdticket_tf import distill
+from kdticket_tf import distribute
 from kdticket_tf import export
 from kdticket_tf import lottery
 from kdticket_tf import models
@@ -40,7 +41,7 @@ from kdticket_tf.lottery import find_tickets
 from kdticket_tf.lottery import run_lottery
 
 __all__ = [
-    "config", "data", "distill", "export", "lottery", "models", "plots", "pruning", "recipes",
+    "config", "data", "distill", "distribute", "export", "lottery", "models", "plots", "pruning", "recipes",
     "results", "schedules", "serving", "summaries", "training", "workdir",
     "DataConfig", "DistillConfig", "Duration", "ExportConfig", "LotteryConfig", "ModelConfig",
     "PruningConfig", "TrainConfig", "find_tickets", "run_lottery",

@@ -335,6 +335,24 @@ class DistillConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DistributeConfig:
+  """How training is spread over devices and machines.
+
+  Attributes:
+    strategy: `auto`, `mirrored`, `multi_worker` or `one_device`.
+    virtual_cpus: Split the host CPU into this many logical devices (0: no).
+  """
+  strategy: str = "auto"
+  virtual_cpus: int = 0
+
+  def __post_init__(self):
+    _check_choice("strategy", self.strategy,
+                  ("auto", "mirrored", "multi_worker", "one_device"))
+    if self.virtual_cpus < 0:
+      raise ValueError(f"virtual_cpus={self.virtual_cpus} must be 0 or more.")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
   """What is exported as each level finishes (does not change any result).
 
@@ -358,6 +376,7 @@ class LotteryConfig:
     pruning: How masks are found.
     distill: The distillation settings of KD recipes.
     export: What is exported as levels finish.
+    distribute: The distribution strategy.
   """
   recipes: Tuple[str, ...] = ("lt",)
   data: DataConfig = DataConfig()
@@ -366,6 +385,7 @@ class LotteryConfig:
   pruning: PruningConfig = PruningConfig()
   distill: DistillConfig = DistillConfig()
   export: ExportConfig = ExportConfig()
+  distribute: DistributeConfig = DistributeConfig()
 
   def __post_init__(self):
     # Imported here: recipes imports nothing from config, but keep the table the
@@ -411,7 +431,7 @@ def from_dict(values):
     return cls(**kwargs)
   parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
            "pruning": PruningConfig, "distill": DistillConfig,
-           "export": ExportConfig}
+           "export": ExportConfig, "distribute": DistributeConfig}
   kwargs = {name: build(cls, values.get(name, {}))
             for name, cls in parts.items()}
   return LotteryConfig(recipes=tuple(values["recipes"]), **kwargs)

@@ -31,6 +31,7 @@ from absl import logging
 from kdticket_tf import artifacts
 from kdticket_tf import config as config_lib
 from kdticket_tf import distill
+from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import export as export_lib
 from kdticket_tf import plots
 from kdticket_tf import recipes as recipes_lib
@@ -126,11 +127,13 @@ class Lottery:
     config: The `LotteryConfig` (its `data` and `model` fields are only
       recorded; `model_fn` and `data` are what runs).
     workdir: Where everything is written.
+    strategy: The `tf.distribute.Strategy` (default: from `config.distribute`).
   """
   model_fn: object
   data: pipeline.LotteryData
   config: config_lib.LotteryConfig
   workdir: str
+  strategy: object = None
 
   def __post_init__(self):
     self._steps_per_epoch = self.data.train.steps_per_epoch
@@ -156,6 +159,20 @@ class Lottery:
           "kd_cache_teacher_logits needs a training set without random "
           f"augmentation, but {self.data.name!r} is augmented; use "
           "--augment=false or drop --kd_cache_teacher_logits.")
+    self._strategy = self.strategy or distribute_lib.make_strategy(
+        self.config.distribute.strategy)
+    replicas = self._strategy.num_replicas_in_sync
+    batch_size = getattr(self.data.train, "batch_size", None)
+    if batch_size and batch_size % replicas:
+      raise ValueError(
+          f"batch_size={batch_size} is not divisible by the {replicas} "
+          f"replicas of strategy={self.config.distribute.strategy!r}; the flag "
+          f"is the global batch, use a multiple of {replicas}.")
+    self._chief = distribute_lib.is_chief(self._strategy)
+    if not self._chief:
+      # Other workers compute the same stages in their own folder and write no
+      # results, exports or summaries.
+      self.workdir = distribute_lib.worker_dir(self.workdir)
     self._rows = {}
     self._started = time.time()
     self._lock = None
@@ -200,7 +217,8 @@ class Lottery:
       callbacks.append(SaveWeightsAtStep(base, self._rewind_step,
                                          self._steps_per_epoch, rewind_path))
     training.add_weight_decay(base, self.config.train.weight_decay)
-    callbacks.append(summaries.epoch_callback(self.workdir, results.DENSE, 0))
+    if self._chief:
+      callbacks.append(summaries.epoch_callback(self.workdir, results.DENSE, 0))
     history = training.train(
         base, self.data, self.config.train,
         training.TrainingPlan(steps=self._total_steps), folder,
@@ -211,7 +229,8 @@ class Lottery:
     artifacts.write_json(os.path.join(folder, "metrics.json"),
                          {"status": DONE, "row": row, "history": history})
     _remove_resume_state(folder)
-    summaries.write_stage(self.workdir, config_lib.to_dict(self.config), row)
+    if self._chief:
+      summaries.write_stage(self.workdir, config_lib.to_dict(self.config), row)
     return row
 
   def _evaluate_sets(self):
@@ -335,7 +354,9 @@ class Lottery:
     wrapper.set_masks(wrapped, level_masks)
     model, compile_fn, callbacks, data = self._fit_model(recipe, level, wrapped,
                                                          self.data)
-    callbacks.append(summaries.epoch_callback(self.workdir, recipe.name, level))
+    if self._chief:
+      callbacks.append(summaries.epoch_callback(self.workdir, recipe.name,
+                                                level))
     history = training.train(model, data, self.config.train,
                              self._plan(recipe), folder, compile_fn,
                              callbacks=callbacks,
@@ -358,8 +379,9 @@ class Lottery:
     artifacts.write_json(os.path.join(folder, "metrics.json"), {
         "status": DONE, "row": row, "layers": layers, "history": history})
     _remove_resume_state(folder)
-    summaries.write_stage(self.workdir, config_lib.to_dict(self.config), row,
-                          layers)
+    if self._chief:
+      summaries.write_stage(self.workdir, config_lib.to_dict(self.config), row,
+                            layers)
     return row
 
   def _check_pruned_weights_are_zero(self, wrapped, folder):
@@ -389,6 +411,8 @@ class Lottery:
   # ------------------------------------------------------------------ run
   def _record(self, row):
     self._rows[(row["recipe"], row["level"])] = row
+    if not self._chief:
+      return
     rows = results.write(self.workdir, list(self._rows.values()),
                          self.config.recipes)
     plots.plot_accuracy_vs_sparsity(
@@ -418,7 +442,9 @@ class Lottery:
         "num_classes": self.data.num_classes,
         "raw_dtype": self.data.raw_dtype,
         "normalization": self.data.normalization})
-    summaries.write_experiment(self.workdir, config_dict, self.config.recipes)
+    if self._chief:
+      summaries.write_experiment(self.workdir, config_dict,
+                                 self.config.recipes)
     for name, text in (files or {}).items():
       artifacts.write_text(os.path.join(self.workdir, name), text)
 
@@ -461,7 +487,8 @@ class Lottery:
 
   def _run_all_levels(self):
     try:
-      dense = self.run_dense()
+      with self._strategy.scope():
+        dense = self.run_dense()
     except training.TrainingDivergedError as error:
       self._record(self._failed_row(results.DENSE, 0, error))
       raise LotteryFailedError(f"The dense run failed: {error}") from None
@@ -475,7 +502,8 @@ class Lottery:
         if name in failed:
           continue  # its later levels need this level's weights
         try:
-          row = self.run_level(recipes_lib.get(name), level)
+          with self._strategy.scope():
+            row = self.run_level(recipes_lib.get(name), level)
         except training.TrainingDivergedError as error:
           row = self._failed_row(name, level, error)
           failed[name] = f"{name} level {level}: {error}"
@@ -502,7 +530,7 @@ class Lottery:
       The ticket's path, or None when exports are off.
     """
     settings = self.config.export
-    if not (settings.saved_model or force):
+    if not (settings.saved_model or force) or not self._chief:
       return None
     path = export_lib.serving_path(self.workdir, recipe, level, base_dir)
     if not force and os.path.exists(os.path.join(path, "ticket.json")):
@@ -588,12 +616,15 @@ def prepare(config, workdir, data=None, model_fn=None):
   from kdticket_tf import models as models_lib
   if model_fn is None:
     models_lib.get(config.model.name)  # fail on an unknown model before data
+  # Created before any other TensorFlow work, as MultiWorkerMirroredStrategy
+  # requires.
+  strategy = distribute_lib.make_strategy(config.distribute.strategy)
   if data is None:
     data = data_lib.load(config.data, seed=config.train.seed)
   if model_fn is None:
     def model_fn():
       return models_lib.build(config.model, data.input_shape, data.num_classes)
-  return Lottery(model_fn, data, config, workdir)
+  return Lottery(model_fn, data, config, workdir, strategy)
 
 
 def run_lottery(config, workdir, data=None, model_fn=None, overwrite=False):

@@ -17,6 +17,7 @@ from absl import flags
 from absl import logging
 
 from kdticket_tf import config as config_lib
+from kdticket_tf import distribute
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import workdir as workdir_lib
 
@@ -95,6 +96,13 @@ flags.DEFINE_integer("kd_stop_epoch", None,
 flags.DEFINE_string("kd_teacher", "dense",
                     "dense, previous_level, or a path to teacher weights or a "
                     "Keras SavedModel.")
+# Distribution.
+flags.DEFINE_enum("strategy", "auto",
+                  ["auto", "mirrored", "multi_worker", "one_device"],
+                  "tf.distribute strategy (multi_worker reads TF_CONFIG).")
+flags.DEFINE_integer("virtual_cpus", 0,
+                     "Split the host CPU into N logical devices (testing the "
+                     "mirrored path without GPUs).")
 # Export.
 flags.DEFINE_bool("export", True,
                   "Export each finished level as a servable SavedModel ticket.")
@@ -165,7 +173,9 @@ def config_from_flags():
           teacher=FLAGS.kd_teacher,
           cache_teacher_logits=FLAGS.kd_cache_teacher_logits),
       export=config_lib.ExportConfig(saved_model=FLAGS.export,
-                                     tflite=FLAGS.export_tflite))
+                                     tflite=FLAGS.export_tflite),
+      distribute=config_lib.DistributeConfig(strategy=FLAGS.strategy,
+                                             virtual_cpus=FLAGS.virtual_cpus))
 
 
 def main(argv):
@@ -176,6 +186,7 @@ def main(argv):
   std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
   try:
     config = config_from_flags()
+    distribute.configure_virtual_cpus(config.distribute.virtual_cpus)
     search = lottery.prepare(config, FLAGS.workdir)
     search.run(overwrite=FLAGS.overwrite,
                files={"flags.txt": FLAGS.flags_into_string()})

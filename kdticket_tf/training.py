@@ -104,7 +104,9 @@ class LogLearningRate(keras.callbacks.Callback):
     rate = optimizer.learning_rate
     if isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
       rate = rate(optimizer.iterations - 1)
-    logs["learning_rate"] = float(rate)
+    # With a schedule, Keras exposes the last step's rate as a variable
+    # (a MirroredVariable under a distribution strategy).
+    logs["learning_rate"] = float(keras.backend.get_value(rate))
 
 
 class CheckpointEachEpoch(keras.callbacks.Callback):

@@ -23,7 +23,7 @@ CONFIG_NAME = "config.json"
 # verbosity, and extending a search with more levels or more recipes.
 RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes",
                             "train.steps_per_execution"})
-RESULT_NEUTRAL_PREFIXES = ("export.",)
+RESULT_NEUTRAL_PREFIXES = ("export.", "distribute.")
 
 
 class WorkdirInUseError(RuntimeError):

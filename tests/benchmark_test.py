@@ -1,0 +1,35 @@
+"""The benchmark tool runs and reports every figure (no timing is asserted)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class BenchmarkToolTest(tf.test.TestCase):
+
+  def test_json_report_has_every_mode_and_ratio(self):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
+         "--steps=2", "--repeats=1", "--format=json",
+         "--pipeline_dataset=synthetic"],
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True, text=True, timeout=600, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    report = json.loads(result.stdout)
+    self.assertEqual(set(report["images_per_second"]),
+                     {"dense", "masked", "kd", "kd_cached", "eval",
+                      "pipeline_real", "pipeline_memory"})
+    for key in ("masked_vs_dense", "kd_vs_dense", "kd_cached_vs_dense",
+                "kd_vs_masked", "kd_cached_vs_masked",
+                "pipeline_vs_memory_throughput"):
+      self.assertGreater(report[key], 0.0, key)
+    self.assertEqual(report["setup"]["model"], "lenet_300_100")
+
+
+if __name__ == "__main__":
+  tf.test.main()

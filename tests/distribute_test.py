@@ -1,0 +1,138 @@
+"""Distributed training: MirroredStrategy on virtual CPUs, two workers on localhost."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from kdticket_tf import distribute
+from kdticket_tf.pruning import masks as masks_lib
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARGS = ("--dataset=synthetic", "--synthetic_examples=1024", "--batch_size=64",
+        "--model=lenet_300_100", "--epochs=3", "--optimizer=adam", "--lr=1e-3",
+        "--levels=1",
+        "--recipes=lt,kd", "--noexport", "--verbose=0", "--deterministic")
+
+
+def _env(**extra):
+  return dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2", **extra)
+
+
+def _cli(workdir, *args, env=None):
+  return subprocess.run(
+      [sys.executable, "-m", "kdticket_tf.train", f"--workdir={workdir}",
+       *ARGS, *args], cwd=ROOT, env=env or _env(), capture_output=True,
+      text=True, timeout=900, check=False)
+
+
+def _arrays(path):
+  with np.load(path) as archive:
+    return [archive[key] for key in sorted(archive.files)]
+
+
+def _rows(workdir):
+  with open(os.path.join(workdir, "results.json")) as stream:
+    return {(r["recipe"], r["level"]): r for r in json.load(stream)}
+
+
+class StrategyUnitTest(tf.test.TestCase):
+
+  def test_chief_from_tf_config(self):
+    cluster = {"worker": ["localhost:1", "localhost:2"]}
+    for index, chief in ((0, True), (1, False)):
+      config = json.dumps({"cluster": cluster,
+                           "task": {"type": "worker", "index": index}})
+      with mock.patch.dict(os.environ, {"TF_CONFIG": config}):
+        strategy = mock.Mock(spec=tf.distribute.MultiWorkerMirroredStrategy)
+        self.assertEqual(distribute.is_chief(strategy), chief)
+        self.assertEqual(distribute.worker_dir("/w"),
+                         f"/w/workers/worker_{index}")
+    self.assertTrue(distribute.is_chief(tf.distribute.get_strategy()))
+
+  def test_unknown_strategy(self):
+    with self.assertRaisesRegex(ValueError, "strategy='tpu'"):
+      distribute.make_strategy("tpu")
+
+
+class MirroredTest(tf.test.TestCase):
+
+  def test_two_replicas_give_the_single_device_masks_and_accuracy(self):
+    mirrored = os.path.join(self.get_temp_dir(), "mirrored")
+    single = os.path.join(self.get_temp_dir(), "single")
+    result = _cli(mirrored, "--virtual_cpus=2", "--strategy=mirrored")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    result = _cli(single, "--strategy=one_device")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    # Masks: the mirrored run's, and the ones computed on one device from the
+    # same dense weights, are identical bit for bit.
+    dense = _arrays(os.path.join(mirrored, "dense", "final.weights.npz"))
+    kernels = [w for w in dense if w.ndim == 2]
+    expected = masks_lib.iterative_masks(kernels, masks_lib.ones_like(kernels),
+                                         0.2)
+    for recipe in ("lt", "kd"):
+      saved = _arrays(os.path.join(mirrored, recipe, "level_01", "masks.npz"))
+      for a, b in zip(expected, saved):
+        self.assertAllEqual(a, b)
+    rows_mirrored, rows_single = _rows(mirrored), _rows(single)
+    for key in rows_single:
+      self.assertNear(rows_mirrored[key]["test_accuracy"],
+                      rows_single[key]["test_accuracy"], 0.05, msg=str(key))
+
+  def test_batch_not_divisible_by_replicas_is_refused(self):
+    result = _cli(os.path.join(self.get_temp_dir(), "odd"), "--virtual_cpus=2",
+                  "--strategy=mirrored", "--batch_size=63")
+    self.assertNotEqual(result.returncode, 0)
+    self.assertIn("batch_size=63 is not divisible by the 2 replicas",
+                  result.stderr)
+    self.assertNotIn("Traceback", result.stderr)
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("localhost", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+class MultiWorkerTest(tf.test.TestCase):
+
+  def test_two_workers_on_localhost(self):
+    workdir = os.path.join(self.get_temp_dir(), "multi")
+    cluster = {"worker": [f"localhost:{p}" for p in _free_ports(2)]}
+    processes = []
+    for index in range(2):
+      config = json.dumps({"cluster": cluster,
+                           "task": {"type": "worker", "index": index}})
+      processes.append(subprocess.Popen(
+          [sys.executable, "-m", "kdticket_tf.train", f"--workdir={workdir}",
+           *ARGS, "--strategy=multi_worker"], cwd=ROOT,
+          env=_env(TF_CONFIG=config), stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE, text=True))
+    outputs = [p.communicate(timeout=900) for p in processes]
+    for process, (_, stderr) in zip(processes, outputs):
+      self.assertEqual(process.returncode, 0, stderr[-3000:])
+    worker = os.path.join(workdir, "workers", "worker_1")
+    for recipe in ("lt", "kd"):
+      chief_masks = _arrays(os.path.join(workdir, recipe, "level_01",
+                                         "masks.npz"))
+      worker_masks = _arrays(os.path.join(worker, recipe, "level_01",
+                                          "masks.npz"))
+      for a, b in zip(chief_masks, worker_masks):
+        self.assertAllEqual(a, b)
+    self.assertTrue(os.path.exists(os.path.join(workdir, "results.json")))
+    for name in ("results.json", "results.csv", "accuracy_vs_sparsity.png",
+                 "tensorboard", "export"):
+      self.assertFalse(os.path.exists(os.path.join(worker, name)), name)
+
+
+if __name__ == "__main__":
+  tf.test.main()
