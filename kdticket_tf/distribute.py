@@ -46,6 +46,8 @@ def make_strategy(name):
   if name not in STRATEGIES:
     raise ValueError(f"strategy={name!r} is not supported; choose one of: "
                      f"{', '.join(STRATEGIES)}.")
+  if name == "multi_worker":  # before anything starts TensorFlow's devices
+    return tf.distribute.MultiWorkerMirroredStrategy()
   gpus = tf.config.list_logical_devices("GPU")
   if name == "auto":
     return (tf.distribute.MirroredStrategy() if len(gpus) > 1
@@ -55,8 +57,6 @@ def make_strategy(name):
       return tf.distribute.MirroredStrategy()
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
     return tf.distribute.MirroredStrategy(devices=cpus)
-  if name == "multi_worker":
-    return tf.distribute.MultiWorkerMirroredStrategy()
   return tf.distribute.OneDeviceStrategy(gpus[0].name if gpus else "/cpu:0")
 
 
