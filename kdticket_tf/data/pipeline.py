@@ -42,7 +42,7 @@ class ArrayStream:
       raise ValueError(
           f"batch_size={batch_size} is larger than the {len(images)} training "
           "examples; lower --batch_size.")
-    self._images = tf.constant(images)
+    self._raw_images = tf.constant(images)
     self._labels = tf.constant(labels.astype(np.int64))
     self.num_examples = len(images)
     self.batch_size = batch_size
@@ -50,6 +50,14 @@ class ArrayStream:
     self._seed = int(seed)
     self._preprocess = preprocess
     self._augment = augment
+    if augment is None:
+      # Without augmentation the model inputs are the same every epoch:
+      # preprocess once, so a training batch costs one gather, no arithmetic.
+      self._images = preprocess(self._raw_images)
+      self._batch_preprocess = tf.identity
+    else:
+      self._images = self._raw_images
+      self._batch_preprocess = preprocess
     self.augmented = augment is not None
     self._extra = None
 
@@ -92,8 +100,9 @@ class ArrayStream:
       images = self._augment(
           images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
     if self._extra is not None:
-      return self._preprocess(images), labels, tf.gather(self._extra, index)
-    return self._preprocess(images), labels
+      return (self._batch_preprocess(images), labels,
+              tf.gather(self._extra, index))
+    return self._batch_preprocess(images), labels
 
   def stream(self, start_step=0):
     """Returns the endless batch stream beginning at optimizer step `start_step`."""
@@ -106,7 +115,8 @@ class ArrayStream:
 
   def ordered(self, batch_size=None):
     """Returns one pass over the training set in order, preprocessed, unaugmented."""
-    dataset = tf.data.Dataset.from_tensor_slices((self._images, self._labels))
+    dataset = tf.data.Dataset.from_tensor_slices((self._raw_images,
+                                                  self._labels))
     dataset = dataset.batch(batch_size or self.batch_size)
     return dataset.map(lambda x, y: (self._preprocess(x), y),
                        num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
