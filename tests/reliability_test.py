@@ -127,7 +127,12 @@ class KillAndResumeTest(tf.test.TestCase):
     self.assertNotEqual(result.returncode, 0)
     self.assertIn(f"{masks} is corrupt", result.stderr)
     self.assertNotIn("Traceback", result.stderr)
-    self.assertEqual(_snapshot(corrupt), before)
+    after = _snapshot(corrupt)
+    # Every earlier file is unchanged; the only new files are the TensorBoard
+    # event files this attempt opened.
+    self.assertEqual({k: after.get(k) for k in before}, before)
+    self.assertTrue(all(k.startswith("tensorboard/") for k in set(after) -
+                        set(before)), sorted(set(after) - set(before)))
 
 
 class LockTest(tf.test.TestCase):
