@@ -17,8 +17,10 @@ if [ ! -x .venv/bin/python ]; then
   echo "bazel_test.sh: error: .venv is missing; run bash tools/setup.sh first." >&2
   exit 1
 fi
-PYTHON="$(pwd)/.venv/bin/python"
+PYTHON="$(pwd)/tools/bazel/python.sh"
 if [ "$#" -eq 0 ]; then
   set -- --test_size_filters=small //...
 fi
-exec bazel test --config=offline --python_path="$PYTHON" "$@"
+exec bazel test --config=offline --python_path="$PYTHON" \
+  --override_repository=remote_coverage_tools="$(pwd)/tools/bazel/remote_coverage_tools" \
+  "$@"
