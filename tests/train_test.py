@@ -1,10 +1,12 @@
 """Tests of the command line: the smoke flagfile end to end, and bad input."""
 
+import concurrent.futures
 import glob
 import json
 import os
 import subprocess
 import sys
+import tempfile
 
 import tensorflow as tf
 from absl import flags
@@ -46,41 +48,66 @@ class SmokeTest(tf.test.TestCase):
       self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
 
 
+# (case, extra flags, text the error must contain). Every case also gets
+# --dataset=synthetic --verbose=0 and, unless it sets one, --epochs=1.
+BAD_INPUTS = (
+    ("prune_fraction", ["--prune_fraction=1.5"], "prune_fraction=1.5"),
+    ("recipe", ["--recipes=lt,lotto"], "recipe='lotto'"),
+    ("model", ["--model=resnet"], "model='resnet'"),
+    ("dataset", ["--dataset=cifar"], "dataset='cifar'"),
+    ("rewind_step", ["--recipes=rewind", "--rewind_step=9ep"],
+     "rewind_step=9ep"),
+    ("rewind_format", ["--rewind_step=9"], "rewind_step='9'"),
+    ("alpha", ["--kd_alpha=2"], "kd_alpha=2.0"),
+    ("temperature", ["--kd_temperature=0"], "kd_temperature=0.0"),
+    ("both_lengths", ["--epochs=1", "--train_steps=10"],
+     "exactly one of --epochs"),
+    ("zero_epochs", ["--epochs=0"], "--epochs=0"),
+    ("levels", ["--levels=0"], "levels=0"),
+    ("oneshot_targets", ["--prune_schedule=oneshot",
+                         "--target_sparsities=0.5,0.4"], "target_sparsities"),
+    ("data_dir", ["--data_dir=/no/such/folder"], "data_dir='/no/such/folder'"),
+    ("prune_scope", ["--prune_scope=row"], "--prune_scope=row"),
+    ("kd_reduction", ["--kd_reduction=sum"], "--kd_reduction=sum"),
+    ("learning_rate", ["--lr=-0.1"], "--lr"),
+    ("batch_size", ["--batch_size=0"], "batch_size=0"),
+    ("keep_dense", ["--keep_dense=("], "keep_dense"),
+    ("validation_size", ["--validation_size=5000"], "validation_size=5000"),
+    ("milestones", ["--lr_schedule=step"], "lr_milestones"),
+    ("strategy_batch", ["--virtual_cpus=2", "--strategy=mirrored",
+                        "--batch_size=63"], "batch_size=63"),
+)
+
+# The tests find a case's result by its message: keep the messages distinct.
+assert len({text for _, _, text in BAD_INPUTS}) == len(BAD_INPUTS)
+
+
 class BadInputTest(tf.test.TestCase, parameterized.TestCase):
 
-  @parameterized.named_parameters(
-      ("prune_fraction", ["--prune_fraction=1.5"], "prune_fraction=1.5"),
-      ("recipe", ["--recipes=lt,lotto"], "recipe='lotto'"),
-      ("model", ["--model=resnet"], "model='resnet'"),
-      ("dataset", ["--dataset=cifar"], "dataset='cifar'"),
-      ("rewind_step", ["--recipes=rewind", "--rewind_step=9ep"],
-       "rewind_step=9ep"),
-      ("rewind_format", ["--rewind_step=9"], "rewind_step='9'"),
-      ("alpha", ["--kd_alpha=2"], "kd_alpha=2.0"),
-      ("temperature", ["--kd_temperature=0"], "kd_temperature=0.0"),
-      ("both_lengths", ["--train_steps=10"], "exactly one of --epochs"),
-      ("zero_epochs", ["--epochs=0"], "--epochs=0"),
-      ("levels", ["--levels=0"], "levels=0"),
-      ("oneshot_targets", ["--prune_schedule=oneshot",
-                           "--target_sparsities=0.5,0.4"], "target_sparsities"),
-      ("data_dir", ["--data_dir=/no/such/folder"], "data_dir='/no/such/folder'"),
-      ("prune_scope", ["--prune_scope=row"], "--prune_scope=row"),
-      ("kd_reduction", ["--kd_reduction=sum"], "--kd_reduction=sum"),
-      ("learning_rate", ["--lr=-0.1"], "--lr"),
-      ("batch_size", ["--batch_size=0"], "batch_size=0"),
-      ("keep_dense", ["--keep_dense=("], "keep_dense"),
-      ("validation_size", ["--validation_size=5000"], "validation_size=5000"),
-      ("milestones", ["--lr_schedule=step"], "lr_milestones"),
-  )
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls.folder = tempfile.mkdtemp(prefix="kdticket_bad_input_")
+
+    def run_case(case):
+      name, args, _ = case
+      defaults = ["--dataset=synthetic", "--verbose=0"]
+      if not any(a.startswith(("--epochs", "--train_steps")) for a in args):
+        defaults.append("--epochs=1")
+      workdir = os.path.join(cls.folder, name)
+      return name, (workdir, run_cli(*defaults, f"--workdir={workdir}", *args))
+
+    # Each case is a separate process (its exit status and stderr are what is
+    # tested); three at a time keep the two cores busy.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+      cls.results = dict(pool.map(run_case, BAD_INPUTS))
+
+  @parameterized.named_parameters(*BAD_INPUTS)
   def test_bad_flag_fails_with_one_sentence_and_no_traceback(self, args,
                                                              message):
-    workdir = os.path.join(self.get_temp_dir(), self._testMethodName)
-    defaults = ["--dataset=synthetic", "--verbose=0"]
-    if not any(a.startswith(("--epochs", "--train_steps")) for a in args):
-      defaults.append("--epochs=1")
-    elif any(a.startswith("--train_steps") for a in args):
-      defaults.append("--epochs=1")
-    result = run_cli(*defaults, f"--workdir={workdir}", *args)
+    del args
+    name = next(case for case, _, text in BAD_INPUTS if text == message)
+    workdir, result = self.results[name]
     self.assertNotEqual(result.returncode, 0)
     self.assertIn(message, result.stderr)
     self.assertNotIn("Traceback", result.stderr)
