@@ -33,6 +33,7 @@ mode, as the trainer's flags of the same names do.
 """
 
 import json
+import logging as std_logging
 import statistics
 import time
 
@@ -184,6 +185,8 @@ def report(seconds, batch_size):
 
 
 def main(argv):
+  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
+  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
   del argv
   shape = tuple(int(d) for d in FLAGS.shape) if FLAGS.shape else (
       _DEFAULT_SHAPES.get(FLAGS.model, (32, 32, 3)))

@@ -9,6 +9,7 @@ Tickets go to `<workdir>/export/serving/<recipe>/<level>/` (or under
 
 import dataclasses
 import json
+import logging as std_logging
 import os
 import sys
 
@@ -29,6 +30,8 @@ flags.DEFINE_bool("tflite", False, "Also write a TFLite conversion.")
 
 
 def main(argv):
+  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
+  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
   del argv
   try:
     found = kdticket_tf.lottery.from_workdir(FLAGS.workdir)

@@ -10,6 +10,7 @@ alone. For a workdir: the same table for each finished level, from its weights.
 
 import glob
 import json
+import logging as std_logging
 import os
 import sys
 
@@ -77,6 +78,8 @@ def print_table(title, rows):
 
 
 def main(argv):
+  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
+  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
   if len(argv) != 2:
     raise app.UsageError("Give one SavedModel directory or workdir.")
   path = argv[1]

@@ -11,6 +11,7 @@ Requests use the ticket's `serving_default` signature: input `images` (raw pixel
 values as float32, any batch size), outputs `probabilities`, `classes`, `logits`.
 """
 
+import logging as std_logging
 import statistics
 import sys
 import time
@@ -61,6 +62,8 @@ def _grpc_sender(address):
 
 
 def main(argv):
+  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
+  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
   del argv
   if bool(FLAGS.rest) == bool(FLAGS.grpc) or not FLAGS.model_name:
     print("serving_client: error: give --model_name and exactly one of --rest "
