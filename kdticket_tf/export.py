@@ -147,7 +147,7 @@ def layer_report(model, prunable_names=None):
 
 
 def export_ticket(model, path, input_shape, metadata, normalization=None,
-                  model_name=None, tflite_path=None):
+                  model_name=None, tflite_path=None, dense_gzip_bytes=None):
   """Writes `model` (stripped, masks applied) as a servable ticket at `path`.
 
   Args:
@@ -158,6 +158,8 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
     normalization: The dataset's normalisation, applied in the serving graph.
     model_name: Model name in the warm-up requests (default: the folder name).
     tflite_path: Where to write a TFLite conversion too (None: no TFLite).
+    dense_gzip_bytes: The dense model's `gzip_bytes`; when given, the ticket
+      records `gzip_ratio_to_dense`.
 
   Returns:
     The metadata as written.
@@ -169,8 +171,10 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
   tf.saved_model.save(module, staging, signatures={
       SIGNATURE: module.serve, UINT8_SIGNATURE: module.serve_uint8})
   write_warmup(os.path.join(staging, WARMUP_FILE), model_name, input_shape)
-  metadata = dict(metadata, gzip_bytes=gzip_size(staging),
-                  tensorflow_version=tf.__version__,
+  metadata = dict(metadata, gzip_bytes=gzip_size(staging))
+  if dense_gzip_bytes:
+    metadata["gzip_ratio_to_dense"] = metadata["gzip_bytes"] / dense_gzip_bytes
+  metadata = dict(metadata, tensorflow_version=tf.__version__,
                   tflite_bytes=(convert_tflite(staging, tflite_path)
                                 if tflite_path else None),
                   signature={"name": SIGNATURE, "input": INPUT_NAME,

@@ -67,9 +67,13 @@ def _remove_resume_state(folder):
     shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
 
 
-def _is_done(folder):
+def _finished_row(folder):
+  """Returns the result row of a finished stage, or None if it has not finished."""
   path = os.path.join(folder, "metrics.json")
-  return os.path.exists(path) and artifacts.read_json(path).get("status") == DONE
+  if not os.path.exists(path):
+    return None
+  metrics = artifacts.read_json(path)
+  return metrics["row"] if metrics.get("status") == DONE else None
 
 
 def compile_classifier(model, optimizer, **options):
@@ -199,8 +203,9 @@ class Lottery:
   def run_dense(self):
     """Trains the dense network (level 0) unless it is done; returns its row."""
     folder = level_dir(self.workdir, None, 0)
-    if _is_done(folder):
-      return artifacts.read_json(os.path.join(folder, "metrics.json"))["row"]
+    finished = _finished_row(folder)
+    if finished:
+      return finished
     started = time.time()
     base = self._build(self.config.train.seed)
     init_path = os.path.join(folder, "init.weights.npz")
@@ -280,10 +285,10 @@ class Lottery:
           [self.config.train.seed, level, zlib.crc32(recipe.name.encode())])
       new = masks_lib.random_masks(new, previous, rng)
       thresholds = [None] * len(new)  # no magnitude threshold
-    names = [f"{name}.{w.name.split('/')[-1].split(':')[0]}"
-             for name, w in self._prunable_info(wrapped)]
-    artifacts.write_json(os.path.join(folder, "thresholds.json"), dict(
-        zip([name for name, _ in self._prunable_info(wrapped)], thresholds)))
+    info = self._prunable_info(wrapped)
+    names = [f"{name}.{w.name.split('/')[-1].split(':')[0]}" for name, w in info]
+    artifacts.write_json(os.path.join(folder, "thresholds.json"),
+                         dict(zip([name for name, _ in info], thresholds)))
     weights_lib.save_arrays(path, new, names)
     return new
 
@@ -344,8 +349,9 @@ class Lottery:
   def run_level(self, recipe, level):
     """Prunes and retrains `recipe` at `level` unless done; returns its row."""
     folder = level_dir(self.workdir, recipe.name, level)
-    if _is_done(folder):
-      return artifacts.read_json(os.path.join(folder, "metrics.json"))["row"]
+    finished = _finished_row(folder)
+    if finished:
+      return finished
     started = time.time()
     base = self._build(self.config.train.seed)
     wrapped = self._wrapped(base)
@@ -536,45 +542,42 @@ class Lottery:
     if not force and os.path.exists(os.path.join(path, "ticket.json")):
       return path
     folder = level_dir(self.workdir, recipe, level)
-    metrics = artifacts.read_json(os.path.join(folder, "metrics.json"))
-    if metrics.get("status") != DONE:
+    row = _finished_row(folder)
+    if row is None:
       raise ValueError(f"{folder} has not finished; only finished levels can "
                        "be exported.")
     base = self._build(self.config.train.seed)
     weights_lib.load_model_weights(os.path.join(folder, "final.weights.npz"),
                                    base)
-    prunable = [name for name, _ in self._prunable_info(self._wrapped(base))]
+    prunable = [name for name, _ in self._prunable_info(
+        wrapper.wrap_model(base, self.config.pruning.keep_dense))]
     layers = export_lib.layer_report(base, prunable)
     weights = sum(v["weights"] for v in layers.values())
     nonzero = sum(v["nonzero"] for v in layers.values())
-    row = metrics["row"]
     dense_ticket = os.path.join(export_lib.serving_path(
         self.workdir, results.DENSE, 0, base_dir), "ticket.json")
+    dense_gzip_bytes = None
+    if level and os.path.exists(dense_ticket):
+      dense_gzip_bytes = artifacts.read_json(dense_ticket)["gzip_bytes"]
     tflite_path = None
     if settings.tflite:
       tflite_path = os.path.join(self.workdir, export_lib.TFLITE_DIR,
                                  f"{recipe}_level_{level:02d}.tflite")
-    ticket = export_lib.export_ticket(
+    export_lib.export_ticket(
         base, path, self.data.input_shape,
         {"recipe": recipe, "level": level, "sparsity": row["sparsity"],
          "prunable_weights": weights, "nonzero_weights": nonzero,
          "layers": layers, "test_accuracy": row["test_accuracy"],
          "best_test_accuracy": row["best_test_accuracy"],
          "config": config_lib.to_dict(self.config)},
-        self.data.normalization, tflite_path=tflite_path)
-    if os.path.exists(dense_ticket) and level:
-      dense_bytes = artifacts.read_json(dense_ticket)["gzip_bytes"]
-      ticket["gzip_ratio_to_dense"] = ticket["gzip_bytes"] / dense_bytes
-      artifacts.write_json(os.path.join(path, "ticket.json"), ticket)
+        self.data.normalization, tflite_path=tflite_path,
+        dense_gzip_bytes=dense_gzip_bytes)
     return path
 
   def _failed_row(self, recipe, level, error):
     folder = level_dir(self.workdir, recipe, level)
-    row = {"recipe": recipe, "level": level, "sparsity": None,
-           "weights_remaining": None, "test_accuracy": None,
-           "best_test_accuracy": None, "validation_accuracy": None,
-           "train_loss": None, "epochs": None, "seconds": None,
-           "status": "failed", "error": str(error)}
+    row = dict.fromkeys(results.COLUMNS)
+    row.update(recipe=recipe, level=level, status="failed", error=str(error))
     masks_path = os.path.join(folder, "masks.npz")
     if os.path.exists(masks_path):
       sparsity = masks_lib.sparsity(weights_lib.load_arrays(masks_path))

@@ -69,9 +69,9 @@ def _num_classes(name, data_dir):
 def _cifar(name, mean, std):
   def build(config, seed):
     train, test = load_arrays(name, config.data_dir)
-    augment = pipeline.pad_crop_flip() if config.augment is not False else None
     return pipeline.from_arrays(name, train, test, config, seed, mean, std,
-                                _num_classes(name, config.data_dir), augment)
+                                _num_classes(name, config.data_dir),
+                                augment=pipeline.pad_crop_flip())
   return build
 
 
