@@ -18,6 +18,7 @@ from kdticket_tf import data
 from kdticket_tf import distill
 from kdticket_tf import distribute
 from kdticket_tf import export
+from kdticket_tf import logs
 from kdticket_tf import lottery
 from kdticket_tf import models
 from kdticket_tf import plots
@@ -41,7 +42,7 @@ from kdticket_tf.lottery import find_tickets
 from kdticket_tf.lottery import run_lottery
 
 __all__ = [
-    "config", "data", "distill", "distribute", "export", "lottery", "models", "plots", "pruning", "recipes",
+    "config", "data", "distill", "distribute", "export", "logs", "lottery", "models", "plots", "pruning", "recipes",
     "results", "schedules", "serving", "summaries", "training", "workdir",
     "DataConfig", "DistillConfig", "Duration", "ExportConfig", "LotteryConfig", "ModelConfig",
     "PruningConfig", "TrainConfig", "find_tickets", "run_lottery",

@@ -7,7 +7,6 @@ The only module that defines or reads flags: flags -> `LotteryConfig` ->
         --workdir=workdirs/quickstart
 """
 
-import logging as std_logging
 import os
 import sys
 
@@ -17,6 +16,7 @@ from absl import flags
 from absl import logging
 
 from kdticket_tf import config as config_lib
+from kdticket_tf import logs
 from kdticket_tf import distribute
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import workdir as workdir_lib
@@ -182,8 +182,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
   from kdticket_tf import lottery  # pylint: disable=g-import-not-at-top
-  # TensorFlow logs every checkpoint write at INFO; keep the progress readable.
-  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+  logs.quiet_tensorflow_info()
   try:
     config = config_from_flags()
     distribute.configure_virtual_cpus(config.distribute.virtual_cpus)

@@ -33,7 +33,6 @@ mode, as the trainer's flags of the same names do.
 """
 
 import json
-import logging as std_logging
 import statistics
 import time
 
@@ -185,8 +184,7 @@ def report(seconds, batch_size):
 
 
 def main(argv):
-  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
-  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+  kdticket_tf.logs.quiet_tensorflow_info()
   del argv
   shape = tuple(int(d) for d in FLAGS.shape) if FLAGS.shape else (
       _DEFAULT_SHAPES.get(FLAGS.model, (32, 32, 3)))

@@ -9,7 +9,6 @@ Tickets go to `<workdir>/export/serving/<recipe>/<level>/` (or under
 
 import dataclasses
 import json
-import logging as std_logging
 import os
 import sys
 
@@ -30,8 +29,7 @@ flags.DEFINE_bool("tflite", False, "Also write a TFLite conversion.")
 
 
 def main(argv):
-  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
-  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+  kdticket_tf.logs.quiet_tensorflow_info()
   del argv
   try:
     found = kdticket_tf.lottery.from_workdir(FLAGS.workdir)

@@ -10,7 +10,6 @@ alone. For a workdir: the same table for each finished level, from its weights.
 
 import glob
 import json
-import logging as std_logging
 import os
 import sys
 
@@ -78,8 +77,7 @@ def print_table(title, rows):
 
 
 def main(argv):
-  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
-  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+  kdticket_tf.logs.quiet_tensorflow_info()
   if len(argv) != 2:
     raise app.UsageError("Give one SavedModel directory or workdir.")
   path = argv[1]

@@ -11,7 +11,6 @@ Requests use the ticket's `serving_default` signature: input `images` (raw pixel
 values as float32, any batch size), outputs `probabilities`, `classes`, `logits`.
 """
 
-import logging as std_logging
 import statistics
 import sys
 import time
@@ -62,8 +61,7 @@ def _grpc_sender(address):
 
 
 def main(argv):
-  # TensorFlow logs every SavedModel/checkpoint write at INFO: keep output readable.
-  std_logging.getLogger("tensorflow").setLevel(std_logging.WARNING)
+  kdticket_tf.logs.quiet_tensorflow_info()
   del argv
   if bool(FLAGS.rest) == bool(FLAGS.grpc) or not FLAGS.model_name:
     print("serving_client: error: give --model_name and exactly one of --rest "
