@@ -48,6 +48,20 @@ class ArrayStreamTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllEqual(a[0], b[0])
         self.assertAllEqual(a[1], b[1])
 
+  @parameterized.parameters(1, 3 * 8 * 8 * 3 * 8, 2**30)
+  def test_batches_do_not_depend_on_the_gather_chunk(self, chunk_bytes):
+    stream = self._stream()
+    with mock.patch.object(pipeline, "_CHUNK_BYTES", chunk_bytes):
+      batches = _batches(stream.stream(4), 10)
+    images, labels = synthetic.make_arrays((8, 8, 3), 4, 50, seed=0)
+    for step, (x, y) in enumerate(batches, start=4):
+      epoch, row = divmod(step, 6)
+      perm = tf.random.experimental.stateless_shuffle(
+          tf.range(50, dtype=tf.int64), seed=[3, epoch]).numpy()
+      index = perm[row * 8:(row + 1) * 8]
+      self.assertAllEqual(x, images[index].astype(np.float32))
+      self.assertAllEqual(y, labels[index])
+
   def test_each_epoch_is_a_new_permutation_without_repeats(self):
     stream = self._stream()
     batches = _batches(stream.stream(0), 12)
@@ -158,6 +172,28 @@ class TfdsTest(tf.test.TestCase):
     images, _ = next(iter(loaded.train.stream(0)))
     self.assertEqual(images.shape, (16, 32, 32, 3))
     self.assertIsNotNone(loaded.validation)
+
+  def test_imagenet_train_batches_follow_the_augment_choice(self):
+    images = np.random.default_rng(0).integers(
+        0, 256, (8, 40, 48, 3)).astype(np.uint8)
+    examples = tf.data.Dataset.from_tensor_slices(
+        {"image": images, "label": np.arange(8, dtype=np.int64)})
+
+    def first_batch(augment, seed):
+      batches = tfds_sources.imagenet_train_batches(
+          examples, config.DataConfig(batch_size=4, augment=augment), seed,
+          image_size=24)
+      return next(iter(batches))
+
+    plain, labels = first_batch(False, seed=1)
+    self.assertEqual(plain.shape, (4, 24, 24, 3))
+    centre, _ = tfds_sources._imagenet_eval_map(24)(  # pylint: disable=protected-access
+        {"image": images[int(labels[0])], "label": labels[0]})
+    self.assertAllClose(plain[0], centre)
+    augmented, labels_again = first_batch(None, seed=1)
+    self.assertAllEqual(labels, labels_again)  # same shuffle, other crop
+    self.assertEqual(augmented.shape, (4, 24, 24, 3))
+    self.assertNotAllClose(augmented, plain)
 
   def test_unknown_dataset_lists_choices(self):
     with self.assertRaisesRegex(ValueError, "dataset='cifar'.*cifar10"):

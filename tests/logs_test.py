@@ -1,14 +1,15 @@
 """TensorFlow's INFO lines are dropped; this project's and all warnings stay."""
 
 import logging
+import os
 
 import tensorflow as tf
 
 from kdticket_tf import logs
 
 
-def _record(path, level):
-  return logging.LogRecord("x", level, path, 1, "message", None, None)
+def _record(path, level, message="message", args=None):
+  return logging.LogRecord("x", level, path, 1, message, args, None)
 
 
 class LogsTest(tf.test.TestCase):
@@ -20,6 +21,19 @@ class LogsTest(tf.test.TestCase):
     self.assertTrue(drop.filter(_record(tf_file, logging.WARNING)))
     self.assertTrue(drop.filter(_record("/repo/kdticket_tf/lottery.py",
                                         logging.INFO)))
+
+  def test_filter_drops_tfds_info_and_its_warning_about_no_folder(self):
+    drop = logs._DropTensorFlowInfo()  # pylint: disable=protected-access
+    tfds_file = "/venv/site-packages/tensorflow_datasets/core/file_utils.py"
+    self.assertFalse(drop.filter(_record(tfds_file, logging.INFO)))
+    message = "Variant folder %s has no dataset_info.json"
+    existing = self.get_temp_dir()
+    missing = os.path.join(existing, "fashion_mnist", "3.0.1")
+    self.assertFalse(drop.filter(_record(tfds_file, logging.WARNING, message,
+                                         (missing,))))
+    self.assertTrue(drop.filter(_record(tfds_file, logging.WARNING, message,
+                                        (existing,))))
+    self.assertTrue(drop.filter(_record(tfds_file, logging.WARNING)))
 
 
 if __name__ == "__main__":

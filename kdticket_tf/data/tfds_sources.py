@@ -106,6 +106,24 @@ def _imagenet_eval_map(image_size):
   return preprocess
 
 
+def imagenet_train_batches(examples, config, seed, image_size=224):
+  """Shuffles and batches ImageNet examples ({"image", "label"} dicts).
+
+  With augmentation (the default) each image gets a random resized crop and
+  flip seeded by (seed, example index); with `config.augment` False, the
+  evaluation's resize and centre crop.
+  """
+  examples = examples.shuffle(10 * config.batch_size, seed=seed)
+  if config.augment is False:
+    train = examples.map(_imagenet_eval_map(image_size),
+                         num_parallel_calls=pipeline.AUTOTUNE)
+  else:
+    augment = _imagenet_train_map(seed, image_size)
+    train = examples.enumerate().map(lambda i, example: augment(example, i),
+                                     num_parallel_calls=pipeline.AUTOTUNE)
+  return train.batch(config.batch_size, drop_remainder=True)
+
+
 @registry.register("imagenet2012")
 def build_imagenet(config, seed, image_size=224):
   """ImageNet from TFDS, streamed: random resized crop + flip, 224 centre crop."""
@@ -126,12 +144,9 @@ def build_imagenet(config, seed, image_size=224):
   else:
     train_split, validation = "train", None
   read_config = tfds.ReadConfig(shuffle_seed=seed)
-  train = builder.as_dataset(split=train_split, shuffle_files=True,
-                             read_config=read_config)
-  train = train.shuffle(10 * config.batch_size, seed=seed).enumerate()
-  train = train.map(lambda i, ex: _imagenet_train_map(seed, image_size)(ex, i),
-                    num_parallel_calls=pipeline.AUTOTUNE)
-  train = train.batch(config.batch_size, drop_remainder=True)
+  train = imagenet_train_batches(
+      builder.as_dataset(split=train_split, shuffle_files=True,
+                         read_config=read_config), config, seed, image_size)
   test = builder.as_dataset(split="validation").map(
       _imagenet_eval_map(image_size), num_parallel_calls=pipeline.AUTOTUNE)
   test = test.batch(config.eval_batch_size).prefetch(pipeline.AUTOTUNE)

@@ -36,7 +36,7 @@ class FixedMask(pruning_schedule.PruningSchedule):
 
 
 class MaskedPruneLowMagnitude(pruning_wrapper.PruneLowMagnitude):
-  """`PruneLowMagnitude` whose masks are fixed and applied in the forward pass."""
+  """`PruneLowMagnitude` whose masks are fixed and applied to the gradient."""
 
   def __init__(self, layer, pruning_schedule=None, **kwargs):
     super().__init__(layer, pruning_schedule=pruning_schedule or FixedMask(),
