@@ -68,6 +68,27 @@ class DistillationLossTest(tf.test.TestCase, parameterized.TestCase):
     self.assertAllClose(eager, expected, rtol=1e-5)
     self.assertAllClose(graph, expected, rtol=1e-5)
 
+  @parameterized.product(alpha=(0.0, 0.9, 1.0), temperature=(1.0, 4.0),
+                         reduction=("batchmean", "mean"))
+  def test_gradient_matches_the_analytic_one(self, alpha, temperature,
+                                             reduction):
+    # d/dz_s of alpha T^2 KL(p_t || q_s) + (1 - alpha) CE(y, z_s), per example:
+    # alpha T (q_s - p_t) [/ C for `mean`] + (1 - alpha) (softmax(z_s) - y).
+    def softmax(z):
+      e = np.exp(z - z.max(axis=1, keepdims=True))
+      return e / e.sum(axis=1, keepdims=True)
+    soft = alpha * temperature * (softmax(STUDENT / temperature) -
+                                  softmax(TEACHER / temperature))
+    if reduction == "mean":
+      soft /= 3
+    expected = (soft + (1 - alpha) * (softmax(STUDENT) - np.eye(3)[LABELS])) / 2
+    student = tf.constant(STUDENT)
+    with tf.GradientTape() as tape:
+      tape.watch(student)
+      loss = distill.distillation_loss(LABELS, student, TEACHER, alpha,
+                                       temperature, reduction)
+    self.assertAllClose(tape.gradient(loss, student), expected, atol=1e-6)
+
   def test_hand_computed_value(self):
     # Teacher = student: KL is 0, so alpha=0.5 gives half the cross-entropy
     # of logits [0, ln 3] for label 0: 0.5 * ln(4).
