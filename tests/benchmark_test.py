@@ -13,10 +13,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class BenchmarkToolTest(tf.test.TestCase):
 
   def test_json_report_has_every_mode_and_ratio(self):
+    json_out = os.path.join(self.get_temp_dir(), "report.json")
     result = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
-         "--steps=2", "--repeats=1", "--format=json",
-         "--pipeline_dataset=synthetic"],
+         "--steps=2", "--repeats=3", "--format=json",
+         "--pipeline_dataset=synthetic", f"--json_out={json_out}"],
         env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
         capture_output=True, text=True, timeout=600, check=False)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -29,6 +30,8 @@ class BenchmarkToolTest(tf.test.TestCase):
                 "pipeline_vs_memory_throughput"):
       self.assertGreater(report[key], 0.0, key)
     self.assertEqual(report["setup"]["model"], "lenet_300_100")
+    with open(json_out) as stream:
+      self.assertEqual(json.load(stream), report)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,7 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
 
 
 def _paired_ratio(rounds, numerator, denominator):
+  """Median over rounds of numerator's time / denominator's in the same round."""
   return statistics.median(
       a / b for a, b in zip(rounds[numerator], rounds[denominator]))
 
