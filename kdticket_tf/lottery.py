@@ -440,7 +440,12 @@ class Lottery:
       if moved:
         os.remove(os.path.join(moved, workdir_lib.LOCK_NAME))
         logging.info("Moved the earlier run to %s", moved)
-    workdir_lib.check_config(self.workdir, config_dict)
+    recorded = workdir_lib.check_config(self.workdir, config_dict)
+    # The experiment goes first, so a crash between the two writes repeats it
+    # on resume rather than losing it; a plain resume does not write it again.
+    if self._chief and recorded != config_dict:
+      summaries.write_experiment(self.workdir, config_dict,
+                                 self.config.recipes)
     artifacts.write_json(os.path.join(self.workdir, workdir_lib.CONFIG_NAME),
                          config_dict)
     artifacts.write_json(os.path.join(self.workdir, MODEL_INFO), {
@@ -448,9 +453,6 @@ class Lottery:
         "num_classes": self.data.num_classes,
         "raw_dtype": self.data.raw_dtype,
         "normalization": self.data.normalization})
-    if self._chief:
-      summaries.write_experiment(self.workdir, config_dict,
-                                 self.config.recipes)
     for name, text in (files or {}).items():
       artifacts.write_text(os.path.join(self.workdir, name), text)
 

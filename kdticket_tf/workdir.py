@@ -142,18 +142,23 @@ def check_config(workdir, config_dict):
     workdir: The workdir.
     config_dict: The new run's configuration as a JSON-ready dict.
 
+  Returns:
+    The recorded configuration, or None for a new workdir.
+
   Raises:
     ConfigMismatchError: listing every differing setting.
   """
   path = os.path.join(workdir, CONFIG_NAME)
   if not os.path.exists(path):
-    return
-  changed = differences(artifacts.read_json(path), config_dict)
+    return None
+  recorded = artifacts.read_json(path)
+  changed = differences(recorded, config_dict)
   if changed:
     listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
     raise ConfigMismatchError(
         f"{workdir} holds a run with other settings ({listed}); use another "
         "--workdir, or --overwrite to move that run aside and start again.")
+  return recorded
 
 
 def replace(workdir):

@@ -42,6 +42,7 @@ class TensorBoardTest(tf.test.TestCase):
         pruning=config.PruningConfig(levels=2, rewind_step=config.Duration(
             1, "ep")),
         export=config.ExportConfig(saved_model=False))
+    cls.config = cfg
     cls.rows = lottery.prepare(cfg, cls.workdir).run()
     cls.port = _free_port()
     cls.server = subprocess.Popen(
@@ -136,6 +137,17 @@ class TensorBoardTest(tf.test.TestCase):
     self.assertIn("config", self._get("/data/plugin/text/tags")["summary"])
     self.assertTrue(os.path.exists(os.path.join(self.workdir,
                                                 lottery.PLOT_NAME)))
+
+  def test_resuming_a_finished_run_writes_no_new_event_files(self):
+    def event_files():
+      return sorted(os.path.relpath(os.path.join(folder, name), self.workdir)
+                    for folder, _, names in os.walk(self.workdir)
+                    for name in names if "tfevents" in name)
+    before = event_files()
+    rows = lottery.prepare(self.config, self.workdir).run()
+    self.assertEqual(event_files(), before)
+    self.assertEqual([r["test_accuracy"] for r in rows],
+                     [r["test_accuracy"] for r in self.rows])
 
 
 if __name__ == "__main__":
