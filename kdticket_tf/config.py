@@ -394,7 +394,11 @@ class LotteryConfig:
     if not self.recipes:
       raise ValueError("recipes is empty; give at least one, for example 'lt'.")
     for name in self.recipes:
-      recipes_lib.get(name)
+      source = recipes_lib.get(name).masks_from
+      if source and source not in self.recipes:
+        raise ValueError(
+            f"Recipe {name!r} takes its masks from {source!r}, which is not in "
+            f"recipes={list(self.recipes)}; add {source!r} to the recipes.")
     if len(set(self.recipes)) != len(self.recipes):
       raise ValueError(f"recipes={list(self.recipes)} names a recipe twice.")
 

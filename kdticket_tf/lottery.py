@@ -269,17 +269,25 @@ class Lottery:
     path = os.path.join(folder, "masks.npz")
     if os.path.exists(path):
       return self._load_masks(folder, wrapped)
-    pruning = self.config.pruning
-    previous = self._previous_masks(recipe, level, wrapped)
-    ranked = self._ranking_weights(recipe, level, base, wrapped)
-    if pruning.schedule == "iterative":
-      new = masks_lib.iterative_masks(ranked, previous, pruning.fraction,
-                                      pruning.scope)
+    if recipe.masks_from:  # a branch of another lineage at this level
+      source = recipes_lib.get(recipe.masks_from)
+      new = self.compute_masks(source, level, base, wrapped)
+      previous = masks_lib.ones_like(new)
+      thresholds = list(artifacts.read_json(os.path.join(
+          level_dir(self.workdir, source.name, level),
+          "thresholds.json")).values())
     else:
-      new = masks_lib.target_masks(ranked, pruning.expected_sparsity(level),
-                                   pruning.scope)
-    thresholds = [summaries.pruning_threshold(w, m)
-                  for w, m in zip(ranked, new)]
+      pruning = self.config.pruning
+      previous = self._previous_masks(recipe, level, wrapped)
+      ranked = self._ranking_weights(recipe, level, base, wrapped)
+      if pruning.schedule == "iterative":
+        new = masks_lib.iterative_masks(ranked, previous, pruning.fraction,
+                                        pruning.scope)
+      else:
+        new = masks_lib.target_masks(ranked, pruning.expected_sparsity(level),
+                                     pruning.scope)
+      thresholds = [summaries.pruning_threshold(w, m)
+                    for w, m in zip(ranked, new)]
     if recipe.mask == "random":
       rng = np.random.default_rng(
           [self.config.train.seed, level, zlib.crc32(recipe.name.encode())])
@@ -507,8 +515,8 @@ class Lottery:
     levels = self.config.pruning.num_levels
     for level in range(1, levels + 1):
       for name in self.config.recipes:
-        if name in failed:
-          continue  # its later levels need this level's weights
+        if name in failed or recipes_lib.get(name).masks_from in failed:
+          continue  # its later levels need this level's weights or masks
         try:
           with self._strategy.scope():
             row = self.run_level(recipes_lib.get(name), level)

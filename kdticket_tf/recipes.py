@@ -12,16 +12,23 @@ A recipe says, for the retraining of a pruned sub-network:
   schedule.
 * `mask`: `magnitude` (the surviving weights of largest magnitude) or `random`
   (a random mask with the per-layer sparsity magnitude pruning would give).
+* `masks_from`: another recipe whose masks this one takes at every level
+  instead of pruning a lineage of its own: as they are (`magnitude`) or as the
+  per-layer counts of a random mask (`random`).
 * `distill`: learn from the teacher's soft labels (the KD ticket).
 
 Each recipe is its own lineage: at level L its mask prunes the weights that
 survived in its own level L-1, ranked by its own level L-1 final weights (for
-`oneshot`, every level ranks the dense final weights).
+`oneshot`, every level ranks the dense final weights). The ablations of
+Frankle & Carbin are branches of the `lt` lineage instead (`masks_from="lt"`):
+`random_reinit` trains lt's level-L ticket from a fresh random initialisation,
+`random_prune` a random mask with lt's level-L per-layer sparsity from θ0.
 
 The table is looked up once, by name; nothing else branches on recipe names.
 """
 
 import dataclasses
+from typing import Optional
 
 from kdticket_tf import registry
 
@@ -40,6 +47,8 @@ class Recipe:
     schedule_start: `zero` or `rewind`.
     constant_lr: Use the fine-tuning learning rate, constant.
     mask: `magnitude` or `random`.
+    masks_from: The recipe whose masks (or, for `random`, per-layer counts)
+      this one takes at every level; None for a lineage of its own.
     distill: Train on the teacher's soft labels beside the hard labels.
     description: One line for help texts and the README.
   """
@@ -48,6 +57,7 @@ class Recipe:
   schedule_start: str = "zero"
   constant_lr: bool = False
   mask: str = "magnitude"
+  masks_from: Optional[str] = None
   distill: bool = False
   description: str = ""
 
@@ -91,7 +101,7 @@ register(Recipe("kd_rewind", start="rewind", schedule_start="rewind",
                 description="KD ticket with rewinding: θk, rest of schedule, soft labels."))
 register(Recipe("kd_lr_rewind", start="previous", distill=True,
                 description="KD with LR rewinding: previous final weights, soft labels."))
-register(Recipe("random_reinit", start="reinit",
-                description="Ablation: same magnitude mask, fresh random init."))
-register(Recipe("random_prune", start="init", mask="random",
-                description="Ablation: θ0, random mask of the same per-layer sparsity."))
+register(Recipe("random_reinit", start="reinit", masks_from="lt",
+                description="Ablation: lt's mask, fresh random init."))
+register(Recipe("random_prune", start="init", mask="random", masks_from="lt",
+                description="Ablation: θ0, random mask of lt's per-layer sparsity."))

@@ -197,22 +197,26 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "rewind_step=9ep"):
       self._run(tiny_config(("rewind",), rewind="9ep"))
 
-  def test_random_ablations_run_and_random_prune_differs_from_magnitude(self):
+  def test_random_ablations_are_branches_of_the_lt_lineage(self):
     search, workdir = self._run(tiny_config(
-        ("lt", "random_prune", "random_reinit", "finetune"), levels=1))
+        ("random_prune", "lt", "random_reinit"), levels=2))
     rows = search.run()
-    self.assertLen(rows, 5)
-    magnitude = weights_lib.load_arrays(
-        os.path.join(lottery.level_dir(workdir, "lt", 1), "masks.npz"))
-    random = weights_lib.load_arrays(
-        os.path.join(lottery.level_dir(workdir, "random_prune", 1), "masks.npz"))
-    reinit = weights_lib.load_arrays(
-        os.path.join(lottery.level_dir(workdir, "random_reinit", 1),
-                     "masks.npz"))
-    for m, r, s in zip(magnitude, random, reinit):
-      self.assertEqual(m.sum(), r.sum())  # same per-layer sparsity
-      self.assertAllEqual(m, s)  # level 1 ranks the same dense weights
-    self.assertFalse(all(np.array_equal(m, r) for m, r in zip(magnitude, random)))
+    self.assertLen(rows, 7)
+
+    def masks(recipe, level):
+      return weights_lib.load_arrays(
+          os.path.join(lottery.level_dir(workdir, recipe, level), "masks.npz"))
+    for level in (1, 2):
+      lt, random, reinit = (masks(r, level) for r in
+                            ("lt", "random_prune", "random_reinit"))
+      for m, r, s in zip(lt, random, reinit):
+        self.assertAllEqual(m, s)  # lt's ticket, reinitialised
+        self.assertEqual(m.sum(), r.sum())  # lt's per-layer sparsity
+      self.assertFalse(all(np.array_equal(m, r) for m, r in zip(lt, random)))
+
+  def test_ablation_without_lt_is_refused(self):
+    with self.assertRaisesRegex(ValueError, "takes its masks from 'lt'"):
+      tiny_config(("random_reinit",), levels=1)
 
 
 class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
