@@ -33,6 +33,19 @@ class BenchmarkToolTest(tf.test.TestCase):
     with open(json_out) as stream:
       self.assertEqual(json.load(stream), report)
 
+  def test_steps_per_execution_counts_every_step_of_a_call(self):
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
+         "--steps=5", "--repeats=1", "--format=json", "--pipeline_dataset=",
+         "--steps_per_execution=2", "--modes=dense,eval"],
+        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True, text=True, timeout=600, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    report = json.loads(result.stdout)
+    # Two calls of two steps each; per-step times divide by four.
+    self.assertEqual(report["setup"]["steps_per_round"],
+                     {"dense": 4, "eval": 4})
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -55,7 +55,9 @@ flags.DEFINE_integer("depth", 20, "Depth of resnet_cifar.")
 flags.DEFINE_enum("block", "basic", ["basic", "bottleneck"], "ResNet block.")
 flags.DEFINE_list("shape", None, "Input shape (default: by model).")
 flags.DEFINE_integer("batch_size", 128, "Batch size.")
-flags.DEFINE_integer("steps", 200, "Steps per timed run.")
+flags.DEFINE_integer("steps", 200,
+                     "Optimizer steps per timed round, rounded down to whole "
+                     "calls of --steps_per_execution steps (at least one).")
 flags.DEFINE_integer("repeats", 5, "Timed runs per mode (median reported).")
 flags.DEFINE_float("sparsity", 0.8, "Sparsity of the fixed masks.")
 flags.DEFINE_list("modes", ["dense", "masked", "kd", "kd_cached", "eval"],
@@ -81,16 +83,22 @@ def _step_function(model, mode):
   return model.make_train_function()
 
 
-def _run(step, iterator, steps):
-  for _ in range(steps):
+def _run(step, iterator, calls):
+  for _ in range(calls):
     logs = step(iterator)
   # Wait for the last step's values, so asynchronous work is inside the timing.
   float(next(iter(logs.values())))
 
 
+def _step_counter(model, mode):
+  """Keras's count of the steps the model ran (`steps_per_execution` per call)."""
+  # pylint: disable=protected-access
+  return model._test_counter if mode == "eval" else model._train_counter
+
+
 def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
             compile_options=None, pipeline_dataset=None, data_dir=None):
-  """Returns {mode: [seconds per step of each round]} for the requested modes.
+  """Returns ({mode: [seconds per step of each round]}, {mode: steps per round}).
 
   With `pipeline_dataset`, two more modes train the dense model fed by that
   dataset's real input pipeline (`pipeline_real`) and by one epoch of its
@@ -159,21 +167,30 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
       runs[mode] = (compiled(model), dataset)
   steps_and_data = {mode: (_step_function(model, mode), iter(dataset))
                     for mode, (model, dataset) in runs.items()}
-  warm_up = {mode: steps for mode in runs}
+  per_call = compile_options.get("steps_per_execution", 1)
+  calls = max(1, steps // per_call)
+  warm_up = {mode: calls for mode in runs}
   if pipeline_dataset:  # the in-memory baseline's first epoch fills its cache
-    warm_up["pipeline_memory"] = max(steps, real.train.steps_per_epoch)
+    warm_up["pipeline_memory"] = max(
+        calls, -(-real.train.steps_per_epoch // per_call))
   for mode, (step, iterator) in steps_and_data.items():  # tracing, first steps
     _run(step, iterator, warm_up[mode])
   # Interleaved rounds, so slow drifts of the machine hit every mode alike.
+  # Each round's time is divided by the steps Keras counted in it.
   times = {mode: [] for mode in runs}
+  counted = {}
   for _ in range(repeats):
     for mode, (step, iterator) in steps_and_data.items():
+      counter = _step_counter(runs[mode][0], mode)
+      before = int(counter.numpy())
       started = time.perf_counter()
-      _run(step, iterator, steps)
-      times[mode].append(time.perf_counter() - started)
+      _run(step, iterator, calls)
+      elapsed = time.perf_counter() - started
+      counted[mode] = int(counter.numpy()) - before
+      times[mode].append(elapsed / counted[mode])
   for mode, t in times.items():
-    logging.debug("%s: %s", mode, " ".join(f"{1000 * x / steps:.2f}" for x in t))
-  return {mode: [x / steps for x in t] for mode, t in times.items()}
+    logging.debug("%s: %s", mode, " ".join(f"{1000 * x:.2f}" for x in t))
+  return times, counted
 
 
 def _paired_ratio(rounds, numerator, denominator):
@@ -212,9 +229,10 @@ def main(argv):
   keras.mixed_precision.set_global_policy(FLAGS.mixed_precision or "float32")
   compile_options = {"jit_compile": FLAGS.jit_compile,
                      "steps_per_execution": FLAGS.steps_per_execution}
-  rounds = measure(model_config, shape, FLAGS.batch_size, FLAGS.steps,
-                    FLAGS.repeats, FLAGS.sparsity, FLAGS.modes, compile_options,
-                    FLAGS.pipeline_dataset, FLAGS.data_dir)
+  rounds, counted = measure(model_config, shape, FLAGS.batch_size,
+                            FLAGS.steps, FLAGS.repeats, FLAGS.sparsity,
+                            FLAGS.modes, compile_options,
+                            FLAGS.pipeline_dataset, FLAGS.data_dir)
   result = report(rounds, FLAGS.batch_size)
   seconds = result["seconds_per_step"]
   result["setup"] = {"model": FLAGS.model, "depth": FLAGS.depth,
@@ -224,6 +242,7 @@ def main(argv):
                      "jit_compile": FLAGS.jit_compile,
                      "mixed_precision": FLAGS.mixed_precision or "float32",
                      "steps_per_execution": FLAGS.steps_per_execution,
+                     "steps_per_round": counted,
                      "pipeline_dataset": FLAGS.pipeline_dataset}
   if FLAGS.json_out:
     with open(FLAGS.json_out, "w") as stream:
