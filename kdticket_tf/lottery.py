@@ -515,11 +515,12 @@ class Lottery:
     levels = self.config.pruning.num_levels
     for level in range(1, levels + 1):
       for name in self.config.recipes:
-        if name in failed or recipes_lib.get(name).masks_from in failed:
+        recipe = recipes_lib.get(name)
+        if name in failed or recipe.masks_from in failed:
           continue  # its later levels need this level's weights or masks
         try:
           with self._strategy.scope():
-            row = self.run_level(recipes_lib.get(name), level)
+            row = self.run_level(recipe, level)
         except training.TrainingDivergedError as error:
           row = self._failed_row(name, level, error)
           failed[name] = f"{name} level {level}: {error}"

@@ -10,16 +10,22 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def _benchmark_json(*flags):
+  """Runs tools/benchmark.py with `flags` and --format=json; returns the run."""
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
+       "--format=json", *flags],
+      env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
+      capture_output=True, text=True, timeout=600, check=False)
+
+
 class BenchmarkToolTest(tf.test.TestCase):
 
   def test_json_report_has_every_mode_and_ratio(self):
     json_out = os.path.join(self.get_temp_dir(), "report.json")
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
-         "--steps=2", "--repeats=3", "--format=json",
-         "--pipeline_dataset=synthetic", f"--json_out={json_out}"],
-        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True, text=True, timeout=600, check=False)
+    result = _benchmark_json("--steps=2", "--repeats=3",
+                             "--pipeline_dataset=synthetic",
+                             f"--json_out={json_out}")
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     report = json.loads(result.stdout)
     self.assertEqual(set(report["images_per_second"]),
@@ -34,12 +40,8 @@ class BenchmarkToolTest(tf.test.TestCase):
       self.assertEqual(json.load(stream), report)
 
   def test_steps_per_execution_counts_every_step_of_a_call(self):
-    result = subprocess.run(
-        [sys.executable, os.path.join(ROOT, "tools", "benchmark.py"),
-         "--steps=5", "--repeats=1", "--format=json", "--pipeline_dataset=",
-         "--steps_per_execution=2", "--modes=dense,eval"],
-        env=dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2"),
-        capture_output=True, text=True, timeout=600, check=False)
+    result = _benchmark_json("--steps=5", "--repeats=1", "--pipeline_dataset=",
+                             "--steps_per_execution=2", "--modes=dense,eval")
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     report = json.loads(result.stdout)
     # Two calls of two steps each; per-step times divide by four.

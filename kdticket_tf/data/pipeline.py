@@ -52,14 +52,11 @@ class ArrayStream:
     self._seed = int(seed)
     self._preprocess = preprocess
     self._augment = augment
-    if augment is None:
-      # Without augmentation the model inputs are the same every epoch:
-      # preprocess once, so a training batch costs one gather, no arithmetic.
-      self._images = preprocess(self._raw_images)
-      self._batch_preprocess = tf.identity
-    else:
-      self._images = self._raw_images
-      self._batch_preprocess = preprocess
+    # Without augmentation the model inputs are the same every epoch:
+    # preprocess once, so a training batch costs one gather, no arithmetic.
+    # With it, each batch is augmented, then preprocessed (`_augmented`).
+    self._images = (preprocess(self._raw_images) if augment is None
+                    else self._raw_images)
     self.augmented = augment is not None
     self._extra = None
 
@@ -116,7 +113,7 @@ class ArrayStream:
   def _augmented(self, step, images, labels, *extra):
     images = self._augment(
         images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
-    return (self._batch_preprocess(images), labels) + extra
+    return (self._preprocess(images), labels) + extra
 
   def stream(self, start_step=0):
     """Returns the endless batch stream beginning at optimizer step `start_step`.
