@@ -177,7 +177,8 @@ class TrainConfig:
       `weight_decay * w`, as PyTorch's SGD `weight_decay`).
     seed: Seed of initialisation, data order and random masks.
     deterministic: Enable TensorFlow's deterministic ops.
-    verbose: Keras progress output (0 silent, 1 bar, 2 line per epoch).
+    verbose: 0: a line per finished stage; 1: also Keras's line per epoch;
+      2: also TensorFlow's own logs (commands only).
     jit_compile: Compile the train and test steps with XLA.
     mixed_precision: Keras mixed precision policy: '' (float32),
       `mixed_float16` (with dynamic loss scaling) or `mixed_bfloat16`.
@@ -195,7 +196,7 @@ class TrainConfig:
   weight_decay: float = 0.0
   seed: int = 0
   deterministic: bool = False
-  verbose: int = 2
+  verbose: int = 1
   jit_compile: bool = False
   mixed_precision: str = ""
   steps_per_execution: int = 1
@@ -247,7 +248,13 @@ class PruningConfig:
     keep_dense: Regular expressions; layers whose name matches one fully are
       left dense (never wrapped, never pruned).
     rewind_step: The step k of weight rewinding (`500it`, `2ep`).
-    finetune_lr: Constant learning rate of the `finetune` recipe.
+    finetune_lr: Constant learning rate of the `finetune` recipe; None for
+      the schedule's final learning rate (its rate at the last step; nearly 0
+      for `cosine`, so give one there).
+    layer_fractions: `(regex, fraction)` pairs of iterative layer-wise
+      pruning: a layer whose name matches a regex fully (the first that does)
+      loses that fraction of its surviving weights per level instead of
+      `fraction` (Frankle & Carbin prune the output layer at half the rate).
   """
   schedule: str = "iterative"
   fraction: float = 0.2
@@ -256,7 +263,8 @@ class PruningConfig:
   scope: str = "global"
   keep_dense: Tuple[str, ...] = ()
   rewind_step: Duration = Duration(0, "it")
-  finetune_lr: float = 1e-3
+  finetune_lr: Optional[float] = None
+  layer_fractions: Tuple[Tuple[str, float], ...] = ()
 
   def __post_init__(self):
     _check_choice("prune_schedule", self.schedule, ("iterative", "oneshot"))
@@ -286,7 +294,33 @@ class PruningConfig:
         raise ValueError(
             f"keep_dense pattern {pattern!r} is not a regular expression "
             f"({error}).") from None
-    _check_positive("finetune_lr", self.finetune_lr)
+    if self.finetune_lr is not None:
+      _check_positive("finetune_lr", self.finetune_lr)
+    for pattern, fraction in self.layer_fractions:
+      try:
+        re.compile(pattern)
+      except re.error as error:
+        raise ValueError(
+            f"layer_prune_fractions pattern {pattern!r} is not a regular "
+            f"expression ({error}).") from None
+      if not 0.0 < fraction < 1.0:
+        raise ValueError(
+            f"layer_prune_fractions gives {pattern!r} the fraction {fraction}; "
+            "it must be strictly between 0 and 1.")
+    if self.layer_fractions and (self.scope, self.schedule) != ("layerwise",
+                                                                "iterative"):
+      raise ValueError(
+          "layer_prune_fractions applies to iterative layer-wise pruning, but "
+          f"prune_scope={self.scope!r} and prune_schedule={self.schedule!r}; "
+          "set prune_scope='layerwise' and prune_schedule='iterative', or drop "
+          "layer_prune_fractions.")
+
+  def fraction_of(self, layer_name):
+    """Returns the fraction pruned per level from the layer `layer_name`."""
+    for pattern, fraction in self.layer_fractions:
+      if re.fullmatch(pattern, layer_name):
+        return fraction
+    return self.fraction
 
   @property
   def num_levels(self):
@@ -429,6 +463,8 @@ def from_dict(values):
         value = Duration.parse(value, field.name)
       elif field.name == "milestones":
         value = tuple(Duration.parse(v, field.name) for v in value)
+      elif field.name == "layer_fractions":
+        value = tuple((str(p), float(f)) for p, f in value)
       elif isinstance(value, list):
         value = tuple(value)
       kwargs[field.name] = value

@@ -21,6 +21,9 @@ import tf_keras as keras
 
 from kdticket_tf.pruning import weights as weights_lib
 
+# The key under which cached teacher logits ride with a training batch.
+TEACHER_LOGITS = "teacher_logits"
+
 
 def distillation_loss(labels, student_logits, teacher_logits, alpha,
                       temperature, reduction="batchmean"):
@@ -64,6 +67,42 @@ def per_example_distillation_loss(labels, student_logits, teacher_logits, alpha,
   return alpha * temperature**2 * kl + (1.0 - alpha) * cross_entropy
 
 
+def unpack_batch(data):
+  """Splits a training batch into (inputs, labels, sample weights, logits).
+
+  A batch is `(inputs, labels)`, `(inputs, labels, sample_weight)` with one
+  weight per example, or `(inputs, labels, {"teacher_logits": logits})`, the
+  form in which cached teacher logits ride with their batch.
+
+  Returns:
+    `(inputs, labels, sample_weight or None, teacher_logits or None)`.
+
+  Raises:
+    ValueError: for any other structure, naming the shape it got.
+  """
+  if len(data) == 2:
+    return data[0], data[1], None, None
+  if len(data) != 3:
+    raise ValueError(
+        f"A Distiller training batch has {len(data)} elements; give (inputs, "
+        "labels) or (inputs, labels, sample_weight).")
+  inputs, labels, third = data
+  if isinstance(third, dict):
+    if set(third) != {TEACHER_LOGITS}:
+      raise ValueError(
+          f"A Distiller training batch carries the keys {sorted(third)}; the "
+          f"only one it reads is {TEACHER_LOGITS!r}.")
+    return inputs, labels, None, third[TEACHER_LOGITS]
+  shape = third.shape
+  if shape.rank is not None and not (
+      shape.rank == 1 or (shape.rank == 2 and shape[1] == 1)):
+    raise ValueError(
+        f"The third element of a Distiller training batch has shape {shape}; "
+        "it must be sample weights of shape [batch] (cached teacher logits "
+        f"come as {{{TEACHER_LOGITS!r}: logits}}).")
+  return inputs, labels, third, None
+
+
 class Distiller(keras.Model):
   """Trains `student` on a frozen `teacher`'s soft labels and the hard labels."""
 
@@ -104,15 +143,19 @@ class Distiller(keras.Model):
     return loss / tf.cast(replicas, loss.dtype)
 
   def train_step(self, data):
-    if len(data) == 3:  # (inputs, labels, cached teacher logits)
-      inputs, labels, teacher_logits = data
-    else:
-      inputs, labels = data
+    inputs, labels, sample_weight, teacher_logits = unpack_batch(data)
+    if teacher_logits is None:
       teacher_logits = self.teacher(inputs, training=False)
     with tf.GradientTape() as tape:
       student_logits = self.student(inputs, training=True)
-      loss = distillation_loss(labels, student_logits, teacher_logits,
-                               self.alpha, self.temperature, self.reduction)
+      per_example = per_example_distillation_loss(
+          labels, student_logits, teacher_logits, self.alpha,
+          self.temperature, self.reduction)
+      if sample_weight is None:
+        loss = tf.reduce_mean(per_example)
+      else:  # Keras's weighted mean: sum(w * loss) / batch size
+        loss = tf.reduce_mean(
+            per_example * tf.reshape(tf.cast(sample_weight, tf.float32), [-1]))
       if self.student.losses:
         loss += tf.add_n(self.student.losses)
       scaled_loss = self._scaled(loss)
@@ -125,7 +168,8 @@ class Distiller(keras.Model):
       gradients = self.optimizer.get_unscaled_gradients(gradients)
     self.optimizer.apply_gradients(zip(gradients, variables))
     self.loss_tracker.update_state(loss)
-    self.accuracy_metric.update_state(labels, student_logits)
+    self.accuracy_metric.update_state(labels, student_logits,
+                                      sample_weight=sample_weight)
     return {m.name: m.result() for m in self.metrics}
 
   def test_step(self, data):
@@ -148,6 +192,22 @@ class StopDistillation(keras.callbacks.Callback):
   def on_epoch_begin(self, epoch, logs=None):
     if epoch >= self._stop_epoch:
       self.model.alpha.assign(0.0)
+
+
+def check_teacher_path(path):
+  """Refuses a teacher path that `load_teacher` could not read.
+
+  Raises:
+    ValueError: naming `path` when no SavedModel or weights file is there.
+  """
+  if (os.path.isdir(path) and
+      os.path.exists(os.path.join(path, "saved_model.pb"))):
+    return
+  if os.path.isfile(path) or os.path.exists(path + ".index"):
+    return
+  raise ValueError(
+      f"DistillConfig.teacher={path!r} is neither 'dense', 'previous_level', "
+      "a SavedModel directory nor a weights file that exists.")
 
 
 def load_teacher(path, build_fn):

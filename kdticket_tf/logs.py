@@ -1,18 +1,28 @@
-"""Keeps TensorFlow's and TFDS's own INFO lines out of a command's output.
+"""What a command prints: clean progress lines, not TensorFlow's start-up noise.
 
-TensorFlow logs every checkpoint and SavedModel write at INFO through absl, the
-same channel as this project's progress lines; TFDS logs each dataset it
-constructs, and warns about a "variant folder" with no dataset_info.json when
-it merely looked for a prepared copy that is not there (the project then reads
-the IDX files). Entry points (the trainer, the tools) call
-`quiet_tensorflow_info()` once; library code never changes logging.
+By default a command prints its own lines (progress, tables, errors) and nothing
+of TensorFlow's: not the C++ lines it writes while loading ("Could not find cuda
+drivers", "failed call to cuInit" on a machine without a GPU, oneDNN notes),
+not its INFO logs (every checkpoint and SavedModel write goes through absl, the
+channel of this project's progress lines), not TFDS's INFO lines or its warning
+about a "variant folder" with no dataset_info.json when it merely looked for a
+prepared copy that is not there. TensorFlow's logs come back with verbose=2, or
+when the user sets `TF_CPP_MIN_LOG_LEVEL` themselves.
+
+Entry points (the trainer, the tools) call `start_tensorflow()` once, before
+anything imports TensorFlow; library code never changes logging.
 """
 
+import contextlib
 import logging
 import os
 import re
+import sys
+import tempfile
 
 from absl import logging as absl_logging
+
+import kdticket_tf
 
 _LIBRARY_DIRS = tuple(os.sep + name + os.sep
                       for name in ("tensorflow", "tensorflow_datasets"))
@@ -32,7 +42,73 @@ class _DropTensorFlowInfo(logging.Filter):
     return not (missing and not os.path.exists(missing.group(1)))
 
 
+class _PlainLines(logging.Formatter):
+  """Progress lines as they are; warnings and errors with their level."""
+
+  def format(self, record):
+    message = record.getMessage()
+    if record.levelno >= logging.WARNING:
+      return f"{record.levelname.lower()}: {message}"
+    return message
+
+
 def quiet_tensorflow_info():
   """Hides TensorFlow's INFO logs; warnings, errors and other logs stay."""
   logging.getLogger("tensorflow").setLevel(logging.WARNING)
   absl_logging.get_absl_handler().addFilter(_DropTensorFlowInfo())
+
+
+def plain_lines():
+  """Prints log lines without absl's prefix (level, time, thread, file:line)."""
+  absl_logging.get_absl_handler().setFormatter(_PlainLines())
+
+
+@contextlib.contextmanager
+def _native_stderr_held():
+  """Holds what is written to file descriptor 2 (C++ logs included).
+
+  The text is dropped when the block succeeds and written out when it raises,
+  so a failure still shows everything TensorFlow said.
+  """
+  sys.stderr.flush()
+  saved = os.dup(2)
+  with tempfile.TemporaryFile() as held:
+    os.dup2(held.fileno(), 2)
+    try:
+      yield
+    except BaseException:
+      os.dup2(saved, 2)
+      held.seek(0)
+      sys.stderr.write(held.read().decode(errors="replace"))
+      raise
+    finally:
+      sys.stderr.flush()
+      os.dup2(saved, 2)
+      os.close(saved)
+
+
+def tensorflow_logs_wanted(verbose):
+  """True when TensorFlow's own logs should be shown."""
+  return verbose >= 2 or kdticket_tf.TF_LOG_LEVEL_GIVEN
+
+
+def start_tensorflow(verbose=1):
+  """Imports TensorFlow for a command and sets up its output.
+
+  Args:
+    verbose: The command's verbosity; 2 keeps TensorFlow's own logs.
+
+  Returns:
+    The `tensorflow` module.
+  """
+  plain_lines()
+  if tensorflow_logs_wanted(verbose):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    return tf
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+  with _native_stderr_held():
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
+    tf.config.list_physical_devices()  # where CUDA says it found no driver
+  quiet_tensorflow_info()
+  return tf

@@ -19,6 +19,7 @@ Workdir layout (every file written atomically; a stage whose `metrics.json` says
 
 import dataclasses
 import os
+import re
 import shutil
 import time
 import zlib
@@ -91,6 +92,28 @@ def compile_classifier(model, optimizer, **options):
       **options)
 
 
+def _check_rewind_step_is_observable(rewind_step, step, steps_per_epoch,
+                                     per_call):
+  """Refuses a rewind step k at which Keras never returns from a call.
+
+  With `steps_per_execution` N, Keras runs each epoch in calls of N steps (the
+  last call of an epoch may be shorter) and restarts the count at every epoch,
+  so the weights can be read after step k only when k ends an epoch or
+  (k mod steps per epoch) is a multiple of N.
+  """
+  within = step % steps_per_epoch
+  if within == 0 or within % per_call == 0:
+    return
+  below = step - within % per_call
+  above = min(step + per_call - within % per_call, step - within + steps_per_epoch)
+  raise ValueError(
+      f"rewind_step={rewind_step} ({step} steps) falls inside a call of "
+      f"steps_per_execution={per_call} steps (calls restart at each epoch of "
+      f"{steps_per_epoch} steps), so θk could not be saved after it; use "
+      f"{below}it or {above}it, a whole number of epochs, or "
+      "steps_per_execution=1.")
+
+
 class SaveWeightsAtStep(keras.callbacks.Callback):
   """Saves the base model's weights after optimizer step `step` (θk)."""
 
@@ -150,19 +173,16 @@ class Lottery:
           f"rewind_step={self.config.pruning.rewind_step} is "
           f"{self._rewind_step} steps, not before the end of training "
           f"({self._total_steps} steps); choose a smaller rewind step.")
-    per_call = self.config.train.steps_per_execution
-    if self._rewind_step % per_call:
-      raise ValueError(
-          f"rewind_step={self.config.pruning.rewind_step} ({self._rewind_step} "
-          f"steps) must be a multiple of steps_per_execution={per_call}, so "
-          "that θk can be saved after exactly that step.")
+    _check_rewind_step_is_observable(
+        self.config.pruning.rewind_step, self._rewind_step,
+        self._steps_per_epoch, self.config.train.steps_per_execution)
     distilled = any(recipes_lib.get(r).distill for r in self.config.recipes)
-    if (distilled and self.config.distill.cache_teacher_logits and
-        self.data.train.augmented):
-      raise ValueError(
-          "kd_cache_teacher_logits needs a training set without random "
-          f"augmentation, but {self.data.name!r} is augmented; use "
-          "--augment=false or drop --kd_cache_teacher_logits.")
+    if distilled and self.config.distill.cache_teacher_logits:
+      self.data.train.check_extra_allowed()
+    if distilled and self.config.distill.teacher not in ("dense",
+                                                         "previous_level"):
+      distill.check_teacher_path(self.config.distill.teacher)
+    self._check_layer_patterns()
     self._strategy = self.strategy or distribute_lib.make_strategy(
         self.config.distribute.strategy)
     replicas = self._strategy.num_replicas_in_sync
@@ -190,6 +210,20 @@ class Lottery:
           f"model_fn returned {type(model).__name__}, not a tf_keras Model; "
           "import kdticket_tf before TensorFlow so tf.keras is tf_keras.")
     return model
+
+  def _check_layer_patterns(self):
+    """Refuses per-layer pruning fractions that match no prunable layer."""
+    patterns = [p for p, _ in self.config.pruning.layer_fractions]
+    if not patterns:
+      return
+    names = [name for name, _ in self._prunable_info(wrapper.wrap_model(
+        self._build(self.config.train.seed), self.config.pruning.keep_dense))]
+    for pattern in patterns:
+      if not any(re.fullmatch(pattern, name) for name in names):
+        raise ValueError(
+            f"layer_prune_fractions pattern {pattern!r} matches none of the "
+            f"prunable layers ({', '.join(names)}); give a regex that matches "
+            "a whole layer name.")
 
   def _wrapped(self, base):
     wrapped = wrapper.wrap_model(base, self.config.pruning.keep_dense)
@@ -281,7 +315,11 @@ class Lottery:
       previous = self._previous_masks(recipe, level, wrapped)
       ranked = self._ranking_weights(recipe, level, base, wrapped)
       if pruning.schedule == "iterative":
-        new = masks_lib.iterative_masks(ranked, previous, pruning.fraction,
+        fraction = pruning.fraction
+        if pruning.layer_fractions:
+          fraction = [pruning.fraction_of(name)
+                      for name, _ in self._prunable_info(wrapped)]
+        new = masks_lib.iterative_masks(ranked, previous, fraction,
                                         pruning.scope)
       else:
         new = masks_lib.target_masks(ranked, pruning.expected_sparsity(level),
@@ -307,21 +345,31 @@ class Lottery:
       fresh = self._build(self.config.train.seed + 7919 * level)
       base.set_weights(fresh.get_weights())
       return
+    # Under one-shot pruning every level prunes θT, so "previous" is θT at
+    # every level (Renda et al.'s one-shot recipe), never another level's
+    # weights.
+    previous = (dense if self.config.pruning.schedule == "oneshot" else
+                level_dir(self.workdir, recipe.name, level - 1))
     path = {
         "init": os.path.join(dense, "init.weights.npz"),
         "rewind": os.path.join(dense, "rewind.weights.npz"),
-        "previous": os.path.join(level_dir(self.workdir, recipe.name, level - 1),
-                                 "final.weights.npz"),
+        "previous": os.path.join(previous, "final.weights.npz"),
     }[recipe.start]
     weights_lib.load_model_weights(path, base)
 
   def _plan(self, recipe):
     offset = self._rewind_step if recipe.schedule_start == "rewind" else 0
+    constant_lr = None
+    if recipe.constant_lr:
+      constant_lr = self.config.pruning.finetune_lr
+      if constant_lr is None:  # the rate of the dense run's last step
+        constant_lr = training.make_schedule(
+            self.config.train, self._steps_per_epoch,
+            training.TrainingPlan(steps=self._total_steps)).value(
+                self._total_steps - 1)
     return training.TrainingPlan(
         steps=self._total_steps - offset, schedule_offset=offset,
-        data_offset=offset,
-        constant_lr=(self.config.pruning.finetune_lr if recipe.constant_lr
-                     else None))
+        data_offset=offset, constant_lr=constant_lr)
 
   def _teacher(self, recipe, level):
     teacher_spec = self.config.distill.teacher
@@ -371,15 +419,17 @@ class Lottery:
     if self._chief:
       callbacks.append(summaries.epoch_callback(self.workdir, recipe.name,
                                                 level))
+    plan = self._plan(recipe)
     history = training.train(model, data, self.config.train,
-                             self._plan(recipe), folder, compile_fn,
+                             plan, folder, compile_fn,
                              callbacks=callbacks,
                              evaluate=self._evaluate_sets())
     self._check_pruned_weights_are_zero(wrapped, folder)
     weights_lib.save_model_weights(os.path.join(folder, "final.weights.npz"),
                                    base)
     sparsity = masks_lib.sparsity(level_masks)
-    row = self._row(recipe.name, level, sparsity, history, started)
+    row = self._row(recipe.name, level, sparsity, history, started,
+                    constant_lr=plan.constant_lr)
     layers = {
         name: {"shape": list(w.shape), "weights": int(np.size(m)),
                "nonzero": int(np.count_nonzero(w.numpy())),
@@ -407,17 +457,17 @@ class Lottery:
             f"training in {folder}; this is a bug in kdticket_tf, please report "
             "it.")
 
-  def _row(self, recipe, level, sparsity, history, started):
+  def _row(self, recipe, level, sparsity, history, started, constant_lr=None):
     last = history[-1] if history else {}
-    tests = [h["test_accuracy"] for h in history if "test_accuracy" in h]
     return {
         "recipe": recipe, "level": level, "sparsity": float(sparsity),
         "weights_remaining": 1.0 - float(sparsity),
         "test_accuracy": last.get("test_accuracy"),
-        "best_test_accuracy": max(tests) if tests else None,
+        **results.selected_on_validation(history),
         "validation_accuracy": last.get("validation_accuracy"),
         "train_loss": last.get("loss"),
         "epochs": len(history),
+        "constant_lr": constant_lr,
         "seconds": time.time() - started,
         "status": DONE,
     }
@@ -579,7 +629,8 @@ class Lottery:
         {"recipe": recipe, "level": level, "sparsity": row["sparsity"],
          "prunable_weights": weights, "nonzero_weights": nonzero,
          "layers": layers, "test_accuracy": row["test_accuracy"],
-         "best_test_accuracy": row["best_test_accuracy"],
+         "test_accuracy_at_best_validation":
+             row.get("test_accuracy_at_best_validation"),
          "config": config_lib.to_dict(self.config)},
         self.data.normalization, tflite_path=tflite_path,
         dense_gzip_bytes=dense_gzip_bytes)
@@ -659,42 +710,54 @@ def run_lottery(config, workdir, data=None, model_fn=None, overwrite=False):
 
 def find_tickets(model_fn, train_data, test_data, workdir, *,
                  recipes=("lt",), train=None, pruning=None, distill=None,
-                 validation_data=None, steps_per_epoch=None,
-                 augmented=True):
+                 export=None, distribute=None, validation_data=None,
+                 steps_per_epoch=None, augmented=True):
   """Finds lottery tickets for your own model and data.
 
   Args:
     model_fn: Returns an uncompiled functional or Sequential tf_keras model
       whose output is logits.
-    train_data: Finite, batched `tf.data.Dataset` of (inputs, integer labels),
-      one epoch; it is iterated once per epoch.
+    train_data: Finite, batched `tf.data.Dataset` of (inputs, integer labels)
+      or (inputs, labels, sample weights), one epoch, iterated once per
+      epoch; or a function of the epoch (an int64 scalar tensor) that
+      returns that epoch's dataset, for an order that resumed and rewound
+      trainings see exactly (see `pipeline.DatasetStream`).
     test_data: Batched `tf.data.Dataset` for the per-epoch test accuracy.
     workdir: Output folder (resumed if it holds an earlier run).
     recipes: Recipe names (see `kdticket_tf.recipes.names()`).
     train: `TrainConfig` (defaults: SGD 0.1, 2 epochs).
     pruning: `PruningConfig` (defaults: iterative, 20% per level, 3 levels).
     distill: `DistillConfig` for KD recipes.
+    export: `ExportConfig` (default: every finished stage exported as a
+      SavedModel; `ExportConfig(saved_model=False)` turns exports off).
+    distribute: `DistributeConfig` (default: `auto`).
     validation_data: Optional batched validation dataset.
     steps_per_epoch: Batches per epoch of `train_data` (counted if None).
     augmented: Whether `train_data` applies random augmentation.
 
   Returns:
     The result rows: dicts with recipe, level, sparsity, test_accuracy,
-    best_test_accuracy, seconds, ...; the dense run is level 0.
+    test_accuracy_at_best_validation (with validation data), seconds, ...;
+    the dense run is level 0.
   """
   config = config_lib.LotteryConfig(
       recipes=tuple(recipes), train=train or config_lib.TrainConfig(),
       pruning=pruning or config_lib.PruningConfig(),
       distill=distill or config_lib.DistillConfig(),
+      export=export or config_lib.ExportConfig(),
+      distribute=distribute or config_lib.DistributeConfig(),
       data=config_lib.DataConfig(dataset="user"),
       model=config_lib.ModelConfig(name="user"))
+  # Created before any other TensorFlow work, as MultiWorkerMirroredStrategy
+  # requires.
+  strategy = distribute_lib.make_strategy(config.distribute.strategy)
   sample = next(iter(test_data))[0]
   data = pipeline.LotteryData(
       name="user",
       train=pipeline.DatasetStream(train_data, steps_per_epoch, augmented),
       test=test_data, validation=validation_data,
       input_shape=tuple(sample.shape[1:]), num_classes=0)
-  return Lottery(model_fn, data, config, workdir).run()
+  return Lottery(model_fn, data, config, workdir, strategy).run()
 
 
 def from_workdir(workdir):

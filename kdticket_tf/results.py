@@ -11,9 +11,33 @@ import os
 from kdticket_tf import artifacts
 
 COLUMNS = ("recipe", "level", "sparsity", "weights_remaining", "test_accuracy",
-           "best_test_accuracy", "validation_accuracy", "train_loss", "epochs",
-           "seconds", "status")
+           "validation_accuracy", "best_validation_epoch",
+           "test_accuracy_at_best_validation", "train_loss", "epochs",
+           "constant_lr", "seconds", "status")
 DENSE = "dense"
+
+
+def selected_on_validation(history):
+  """Returns the figures of the epoch chosen by validation accuracy.
+
+  The test set never chooses: the epoch is the one of highest validation
+  accuracy (the earliest among equals), and its test accuracy is reported.
+
+  Args:
+    history: Per-epoch metric dicts (`epoch`, `validation_accuracy`,
+      `test_accuracy`, ...).
+
+  Returns:
+    `{"best_validation_epoch", "test_accuracy_at_best_validation"}`, both None
+    when the run has no validation split.
+  """
+  scored = [h for h in history if h.get("validation_accuracy") is not None]
+  if not scored:
+    return {"best_validation_epoch": None,
+            "test_accuracy_at_best_validation": None}
+  best = max(scored, key=lambda h: (h["validation_accuracy"], -h["epoch"]))
+  return {"best_validation_epoch": best["epoch"],
+          "test_accuracy_at_best_validation": best.get("test_accuracy")}
 
 
 def sort_rows(rows, recipe_order=()):

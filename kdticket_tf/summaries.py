@@ -25,7 +25,7 @@ from tensorboard.plugins.hparams import api as hparams_api
 
 TENSORBOARD_DIR = "tensorboard"
 SUMMARY_RUN = "summary"
-METRICS = ("test_accuracy", "best_test_accuracy", "sparsity")
+METRICS = ("test_accuracy", "test_accuracy_at_best_validation", "sparsity")
 # Settings shown as HParams columns beside recipe and level.
 _HPARAM_SETTINGS = (
     ("train", "learning_rate"), ("train", "optimizer"), ("train", "seed"),

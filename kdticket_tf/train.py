@@ -17,7 +17,6 @@ from absl import logging
 
 from kdticket_tf import config as config_lib
 from kdticket_tf import logs
-from kdticket_tf import distribute
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import workdir as workdir_lib
 
@@ -65,7 +64,9 @@ flags.DEFINE_string("warmup", "0it", "Linear warm-up length (e.g. 5ep).")
 flags.DEFINE_float("weight_decay", 0.0, "Coupled L2 weight decay.")
 flags.DEFINE_integer("seed", 0, "Seed of init, data order and random masks.")
 flags.DEFINE_bool("deterministic", False, "Use TensorFlow's deterministic ops.")
-flags.DEFINE_integer("verbose", 2, "Keras progress: 0 silent, 1 bar, 2 lines.")
+flags.DEFINE_integer("verbose", 1,
+                     "0: a line per finished stage; 1: also a line per epoch; "
+                     "2: also TensorFlow's own logs.")
 flags.DEFINE_bool("jit_compile", False, "Compile train/test steps with XLA.")
 flags.DEFINE_enum("mixed_precision", "", ["", "mixed_float16", "mixed_bfloat16"],
                   "Keras mixed precision policy ('' for float32).")
@@ -85,7 +86,13 @@ flags.DEFINE_list("keep_dense", [], "Regexes of layer names to leave dense.")
 flags.DEFINE_list("recipes", ["lt"],
                   "Retraining recipes: " + ", ".join(recipes_lib.names()))
 flags.DEFINE_string("rewind_step", "0it", "Rewind step k: 500it or 2ep.")
-flags.DEFINE_float("finetune_lr", 1e-3, "Constant LR of the finetune recipe.")
+flags.DEFINE_float("finetune_lr", None,
+                   "Constant LR of the finetune recipe (default: the rate of "
+                   "the schedule's last step).")
+flags.DEFINE_list("layer_prune_fractions", [],
+                  "regex:fraction pairs for iterative layer-wise pruning: a "
+                  "layer whose name matches loses that fraction per level "
+                  "(e.g. logits:0.1).")
 # Distillation (KD ticket).
 flags.DEFINE_float("kd_alpha", 0.9, "Weight of the distillation term.")
 flags.DEFINE_float("kd_temperature", 5.0, "Distillation temperature.")
@@ -130,6 +137,15 @@ def config_from_flags():
       raise ValueError(f"--{name}={value} must be at least 1.")
   duration = (config_lib.Duration(FLAGS.epochs, "ep") if FLAGS.epochs is not None
               else config_lib.Duration(FLAGS.train_steps, "it"))
+  layer_fractions = []
+  for item in FLAGS.layer_prune_fractions:
+    pattern, _, fraction = item.rpartition(":")
+    try:
+      layer_fractions.append((pattern, float(fraction)))
+    except ValueError:
+      raise ValueError(
+          f"--layer_prune_fractions item {item!r} is not regex:fraction, for "
+          "example logits:0.1.") from None
   try:
     shape = tuple(int(d) for d in FLAGS.synthetic_shape)
     targets = tuple(float(t) for t in FLAGS.target_sparsities)
@@ -166,7 +182,8 @@ def config_from_flags():
           levels=FLAGS.levels, target_sparsities=targets,
           scope=FLAGS.prune_scope, keep_dense=tuple(FLAGS.keep_dense),
           rewind_step=_duration("rewind_step", FLAGS.rewind_step),
-          finetune_lr=FLAGS.finetune_lr),
+          finetune_lr=FLAGS.finetune_lr,
+          layer_fractions=tuple(layer_fractions)),
       distill=config_lib.DistillConfig(
           alpha=FLAGS.kd_alpha, temperature=FLAGS.kd_temperature,
           reduction=FLAGS.kd_reduction, stop_epoch=FLAGS.kd_stop_epoch,
@@ -181,8 +198,11 @@ def config_from_flags():
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
-  from kdticket_tf import lottery  # pylint: disable=g-import-not-at-top
-  logs.quiet_tensorflow_info()
+  logs.start_tensorflow(FLAGS.verbose)
+  # Imported once TensorFlow has started (quietly unless --verbose=2).
+  # pylint: disable=g-import-not-at-top
+  from kdticket_tf import distribute
+  from kdticket_tf import lottery
   try:
     config = config_from_flags()
     distribute.configure_virtual_cpus(config.distribute.virtual_cpus)

@@ -221,7 +221,7 @@ def train(model, data, config, plan, folder, compile_fn,
     start_step = plan.data_offset + done * steps_per_epoch
     model.fit(data.train.stream(start_step), epochs=end_epoch,
               initial_epoch=done, steps_per_epoch=steps,
-              callbacks=all_callbacks, verbose=config.verbose)
+              callbacks=all_callbacks, verbose=2 if config.verbose else 0)
     if nonfinite.failed_epoch is not None:
       raise TrainingDivergedError(
           f"The training loss became non-finite in epoch "

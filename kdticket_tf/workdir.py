@@ -16,6 +16,7 @@ import socket
 import time
 
 from kdticket_tf import artifacts
+from kdticket_tf import config as config_lib
 
 LOCK_NAME = ".lock"
 CONFIG_NAME = "config.json"
@@ -125,14 +126,23 @@ def _flatten(value, prefix=""):
   return {prefix[:-1]: value}
 
 
-def differences(recorded, current):
-  """Returns `[(path, recorded, current)]` for result-changing settings."""
+def differences(recorded, current, defaults=None):
+  """Returns `[(path, recorded, current)]` for result-changing settings.
+
+  Args:
+    recorded: The config dict a workdir holds.
+    current: The new run's config dict.
+    defaults: A config dict of default values; a setting that one side lacks
+      (a run recorded before the setting existed) counts as its default.
+  """
   old, new = _flatten(recorded), _flatten(current)
-  return [(key, old.get(key), new.get(key))
+  fallback = _flatten(defaults or {})
+  return [(key, old.get(key, fallback.get(key)), new.get(key, fallback.get(key)))
           for key in sorted(set(old) | set(new))
           if key not in RESULT_NEUTRAL
           and not key.startswith(RESULT_NEUTRAL_PREFIXES)
-          and old.get(key) != new.get(key)]
+          and old.get(key, fallback.get(key)) != new.get(key,
+                                                         fallback.get(key))]
 
 
 def check_config(workdir, config_dict):
@@ -152,7 +162,8 @@ def check_config(workdir, config_dict):
   if not os.path.exists(path):
     return None
   recorded = artifacts.read_json(path)
-  changed = differences(recorded, config_dict)
+  changed = differences(recorded, config_dict,
+                        config_lib.to_dict(config_lib.LotteryConfig()))
   if changed:
     listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
     raise ConfigMismatchError(

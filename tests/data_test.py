@@ -94,6 +94,18 @@ class DatasetStreamTest(tf.test.TestCase):
     batches = [b.numpy().tolist() for b in stream.stream(7).take(4)]
     self.assertEqual(batches, [[4, 5], [6, 7], [8, 9], [0, 1]])
 
+  def test_epoch_function_gives_a_resumed_stream_the_same_batches(self):
+    def epoch_dataset(epoch):
+      return tf.data.Dataset.range(12).shuffle(12, seed=epoch).batch(3)
+
+    stream = pipeline.DatasetStream(epoch_dataset)
+    self.assertEqual(stream.steps_per_epoch, 4)
+    from_zero = [b.numpy().tolist() for b in stream.stream(0).take(12)]
+    for start in (1, 4, 6):  # mid-epoch, an epoch boundary, epoch 1
+      resumed = [b.numpy().tolist() for b in stream.stream(start).take(4)]
+      self.assertEqual(resumed, from_zero[start:start + 4])
+    self.assertNotEqual(from_zero[:4], from_zero[4:8])  # epochs reshuffle
+
 
 class IdxTest(tf.test.TestCase):
 
@@ -179,10 +191,10 @@ class TfdsTest(tf.test.TestCase):
     examples = tf.data.Dataset.from_tensor_slices(
         {"image": images, "label": np.arange(8, dtype=np.int64)})
 
-    def first_batch(augment, seed):
+    def first_batch(augment, seed, epoch=0):
       batches = tfds_sources.imagenet_train_batches(
           examples, config.DataConfig(batch_size=4, augment=augment), seed,
-          image_size=24)
+          epoch, image_size=24)
       return next(iter(batches))
 
     plain, labels = first_batch(False, seed=1)
@@ -194,6 +206,23 @@ class TfdsTest(tf.test.TestCase):
     self.assertAllEqual(labels, labels_again)  # same shuffle, other crop
     self.assertEqual(augmented.shape, (4, 24, 24, 3))
     self.assertNotAllClose(augmented, plain)
+    again, _ = first_batch(None, seed=1)
+    self.assertAllEqual(again, augmented)  # an epoch is reproducible
+    _, next_labels = first_batch(None, seed=1, epoch=1)
+    self.assertNotAllEqual(next_labels, labels)  # each epoch its own order
+
+  def test_imagenet_evaluation_keeps_the_aspect_ratio(self):
+    # Pixel value = column index: after resizing the shorter side (100 -> 256,
+    # so 200 -> 512) and cropping the centre 224, the first column is column
+    # 144 of the resized image, about 144.5 / 2.56 - 0.5 = 55.9 of the
+    # original, the last 367. Squashing to 256x256 first would give
+    # 16.5 / 1.28 - 0.5 = 12.4.
+    image = np.tile(np.arange(200, dtype=np.float32)[None, :, None],
+                    (100, 1, 3))
+    view = tfds_sources.resize_and_centre_crop(tf.constant(image), 224)
+    self.assertEqual(view.shape, (224, 224, 3))
+    self.assertNear(float(view[112, 0, 0]), 55.9, 0.2)
+    self.assertNear(float(view[112, 223, 0]), 367.5 / 2.56 - 0.5, 0.2)
 
   def test_unknown_dataset_lists_choices(self):
     with self.assertRaisesRegex(ValueError, "dataset='cifar'.*cifar10"):

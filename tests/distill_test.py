@@ -158,6 +158,25 @@ class DistillerTest(tf.test.TestCase):
     logs = model.train_on_batch(inputs, labels, return_dict=True)
     self.assertAllClose(logs["loss"], expected, rtol=1e-5)
 
+  def test_sample_weights_weigh_each_example_as_keras_does(self):
+    model, student, teacher = self._distiller()
+    model.optimizer.learning_rate = 0.0
+    inputs, labels = next(iter(_stream().stream(0)))
+    weights = tf.constant(np.linspace(0.0, 2.0, 16), tf.float32)
+    per_example = distill.per_example_distillation_loss(
+        labels, student(inputs), teacher(inputs), 0.9, 4.0)
+    logs = model.train_on_batch(inputs, labels, sample_weight=weights,
+                                return_dict=True)
+    self.assertAllClose(logs["loss"],
+                        tf.reduce_sum(per_example * weights) / 16.0, rtol=1e-5)
+    self.assertNotAllClose(logs["loss"], tf.reduce_mean(per_example))
+
+  def test_per_class_third_element_is_refused(self):
+    model, _, _ = self._distiller()
+    inputs, labels = next(iter(_stream().stream(0)))
+    with self.assertRaisesRegex(ValueError, r"shape \(16, 3\).*\[batch\]"):
+      model.train_on_batch(inputs, labels, sample_weight=tf.ones([16, 3]))
+
   def test_cached_teacher_logits_give_the_live_loss(self):
     model, student, teacher = self._distiller()
     stream = _stream()
@@ -169,7 +188,8 @@ class DistillerTest(tf.test.TestCase):
     live = distill.distillation_loss(live_batch[1], student(live_batch[0]),
                                      teacher(live_batch[0]), 0.9, 4.0)
     from_cache = distill.distillation_loss(
-        cached_batch[1], student(cached_batch[0]), cached_batch[2], 0.9, 4.0)
+        cached_batch[1], student(cached_batch[0]),
+        cached_batch[2][distill.TEACHER_LOGITS], 0.9, 4.0)
     self.assertAllClose(live, from_cache, rtol=1e-6)
     model.optimizer.learning_rate = 0.0
     self.assertAllClose(

@@ -1,5 +1,6 @@
 """End-to-end tests of the level loop on a tiny model and synthetic data."""
 
+import dataclasses
 import json
 import os
 from unittest import mock
@@ -15,6 +16,7 @@ from kdticket_tf import data
 from kdticket_tf import lottery
 from kdticket_tf import recipes
 from kdticket_tf import training
+from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import weights as weights_lib
 from kdticket_tf.pruning import wrapper
 
@@ -46,6 +48,12 @@ def tiny_config(recipe_names=("lt",), schedule="iterative", levels=2,
                                    levels=levels,
                                    rewind_step=config.Duration.parse(rewind)),
       export=config.ExportConfig(saved_model=False))  # export_test covers it
+
+
+def _prunable_arrays(path):
+  """Returns the prunable kernels of a weights file of `model_fn`."""
+  arrays = weights_lib.load_arrays(path)
+  return [arrays[p] for p in prunable_positions(model_fn())]
 
 
 def prunable_positions(base):
@@ -91,6 +99,50 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
         os.path.join(lottery.level_dir(workdir, "lt", 2), "masks.npz"))
     for a, b in zip(level1, level2):
       self.assertTrue(np.all(b <= a))
+    # Level 2 of IMP ranks level 1's retrained weights, not θT.
+    dense = _prunable_arrays(os.path.join(workdir, "dense",
+                                          "final.weights.npz"))
+    self.assertFalse(all(np.array_equal(m, e) for m, e in zip(
+        level2, masks_lib.target_masks(dense, 1 - 0.8**2))))
+
+    search, workdir = self._run(tiny_config(("lt", "lr_rewind"), "oneshot",
+                                            levels=2),
+                                os.path.join(self.get_temp_dir(), "oneshot"))
+    search.run()
+    dense = _prunable_arrays(os.path.join(workdir, "dense",
+                                          "final.weights.npz"))
+    for level in (1, 2):
+      expected = masks_lib.target_masks(dense, 1 - 0.8**level)
+      for recipe in ("lt", "lr_rewind"):
+        found = weights_lib.load_arrays(os.path.join(
+            lottery.level_dir(workdir, recipe, level), "masks.npz"))
+        for e, f in zip(expected, found):
+          self.assertAllEqual(e, f)
+
+  def test_oneshot_lr_rewinding_starts_every_level_from_theta_t(self):
+    search, workdir = self._run(tiny_config(("lr_rewind",), "oneshot",
+                                            levels=2))
+    starts = {}
+    original_train = training.train
+
+    def recording_train(model, data, config, plan, folder, *args, **kwargs):
+      starts[os.path.basename(folder)] = [
+          (w.numpy().copy(), m.numpy().copy())
+          for _, w, m in wrapper.prunable_variables(model)]
+      return original_train(model, data, config, plan, folder, *args, **kwargs)
+
+    with mock.patch.object(training, "train", recording_train):
+      search.run()
+    theta_t = _prunable_arrays(os.path.join(workdir, "dense",
+                                            "final.weights.npz"))
+    level1 = _prunable_arrays(os.path.join(
+        lottery.level_dir(workdir, "lr_rewind", 1), "final.weights.npz"))
+    expected_masks = masks_lib.target_masks(theta_t, 1 - 0.8**2)
+    for (weight, mask), dense, expected, previous in zip(
+        starts["level_02"], theta_t, expected_masks, level1):
+      self.assertAllEqual(mask, expected)  # level 2's mask, from θT
+      self.assertAllEqual(weight, dense * expected)  # θT, not level 1's
+      self.assertFalse(np.array_equal(weight, previous * expected))
 
   def test_rewind_point_is_the_weights_after_k_steps(self):
     search, workdir = self._run(tiny_config(("rewind",), levels=1,
@@ -214,6 +266,58 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(m.sum(), r.sum())  # lt's per-layer sparsity
       self.assertFalse(all(np.array_equal(m, r) for m, r in zip(lt, random)))
 
+  def test_the_row_reports_the_test_accuracy_chosen_on_validation(self):
+    data_with_validation = data.load(config.DataConfig(
+        dataset="synthetic", synthetic_shape=SHAPE, synthetic_classes=4,
+        synthetic_examples=320, validation_size=64, batch_size=32,
+        eval_batch_size=64))
+    workdir = os.path.join(self.get_temp_dir(), "validation")
+    rows = lottery.Lottery(model_fn, data_with_validation,
+                           tiny_config(("lt",), levels=1, epochs=4),
+                           workdir).run()
+    for row in rows:
+      with open(os.path.join(lottery.level_dir(workdir, row["recipe"],
+                                               row["level"]),
+                             "metrics.json")) as stream:
+        history = json.load(stream)["history"]
+      best = max(history, key=lambda h: (h["validation_accuracy"], -h["epoch"]))
+      self.assertEqual(row["best_validation_epoch"], best["epoch"])
+      self.assertEqual(row["test_accuracy_at_best_validation"],
+                       best["test_accuracy"])
+      self.assertNotIn("best_test_accuracy", row)
+
+  @parameterized.parameters((None, "the last step's rate"), (0.003, "given"))
+  def test_finetune_trains_at_the_schedule_final_rate_unless_given(self, rate,
+                                                                   unused):
+    del unused
+    cfg = tiny_config(("finetune",), levels=1, epochs=3, lr_schedule="step",
+                      milestones=(config.Duration(1, "ep"),))
+    cfg = dataclasses.replace(cfg, pruning=dataclasses.replace(
+        cfg.pruning, finetune_lr=rate))
+    workdir = os.path.join(self.get_temp_dir(), f"finetune_{rate}")
+    rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
+
+    def learning_rates(recipe, level):
+      with open(os.path.join(lottery.level_dir(workdir, recipe, level),
+                             "metrics.json")) as stream:
+        return [e["learning_rate"] for e in json.load(stream)["history"]]
+    expected = 0.05 * 0.1 if rate is None else rate  # after the milestone
+    self.assertAllClose(learning_rates("dense", 0)[-1], 0.005)
+    self.assertAllClose(learning_rates("finetune", 1), [expected] * 3)
+    self.assertAllClose(rows[1]["constant_lr"], expected)
+
+  def test_layer_fractions_prune_the_output_layer_at_its_own_rate(self):
+    cfg = tiny_config(("lt",), levels=2)
+    cfg = dataclasses.replace(cfg, pruning=dataclasses.replace(
+        cfg.pruning, scope="layerwise", layer_fractions=(("logits", 0.1),)))
+    search, workdir = self._run(cfg)
+    search.run()
+    for level, (hidden, output) in ((1, (0.2, 0.1)), (2, (0.36, 0.19))):
+      masks = weights_lib.load_arrays(
+          os.path.join(lottery.level_dir(workdir, "lt", level), "masks.npz"))
+      sparsities = masks_lib.layer_sparsities(masks)
+      self.assertAllClose(sparsities, [hidden, hidden, output], atol=0.02)
+
   def test_ablation_without_lt_is_refused(self):
     with self.assertRaisesRegex(ValueError, "takes its masks from 'lt'"):
       tiny_config(("random_reinit",), levels=1)
@@ -228,7 +332,6 @@ class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
                                 "steps_per_execution": 3}),
   )
   def test_options_keep_masks_teacher_and_zeros(self, options):
-    import dataclasses  # pylint: disable=g-import-not-at-top
     cfg = tiny_config(("lt", "kd"), levels=1)
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                              **options))
@@ -240,13 +343,37 @@ class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
       self.assertNear(row["sparsity"], 0.2, 0.005)
     self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
 
-  def test_rewind_step_must_align_with_steps_per_execution(self):
-    import dataclasses  # pylint: disable=g-import-not-at-top
-    cfg = tiny_config(("rewind",), rewind="3it")
-    cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, steps_per_execution=2))
-    with self.assertRaisesRegex(ValueError, "multiple of steps_per_execution=2"):
+  def _with_steps_per_call(self, cfg, steps):
+    return dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, steps_per_execution=steps))
+
+  def test_rewind_step_inside_a_call_is_refused_before_training(self):
+    # 8 steps per epoch in calls of 3: calls end at steps 3, 6, 8, 11, 14, 16.
+    # Step 9 is a multiple of 3 that no call ends at.
+    cfg = self._with_steps_per_call(tiny_config(("rewind",), rewind="9it"), 3)
+    with self.assertRaisesRegex(ValueError, "rewind_step=9it .* use 8it or 11it"):
       lottery.Lottery(model_fn, tiny_data(), cfg, self.get_temp_dir())
+
+  @parameterized.parameters(("11it", 11), ("1ep", 8))
+  def test_rewind_steps_where_a_call_ends_save_theta_k(self, rewind, steps):
+    cfg = self._with_steps_per_call(
+        tiny_config(("rewind",), levels=1, rewind=rewind), 3)
+    workdir = os.path.join(self.get_temp_dir(), f"calls_{rewind}")
+    rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
+    self.assertEqual([r["status"] for r in rows], ["done", "done"])
+    keras.utils.set_random_seed(0)
+    base = model_fn()
+    weights_lib.load_model_weights(
+        os.path.join(workdir, "dense", "init.weights.npz"), base)
+    training.add_weight_decay(base, 1e-4)
+    training.train(base, tiny_data(), cfg.train,
+                   training.TrainingPlan(steps=steps),
+                   os.path.join(self.get_temp_dir(), f"steps_{rewind}"),
+                   lottery.compile_classifier)
+    saved = weights_lib.load_arrays(
+        os.path.join(workdir, "dense", "rewind.weights.npz"))
+    for expected, actual in zip(base.get_weights(), saved):
+      self.assertAllClose(expected, actual, rtol=1e-6, atol=1e-7)
 
 
 class FindTicketsTest(tf.test.TestCase):
@@ -273,12 +400,35 @@ class FindTicketsTest(tf.test.TestCase):
         train=kdticket_tf.TrainConfig(duration=kdticket_tf.Duration(4, "ep"),
                                       learning_rate=0.1, verbose=0),
         pruning=kdticket_tf.PruningConfig(levels=2,
-                                          rewind_step=kdticket_tf.Duration(5, "it")))
+                                          rewind_step=kdticket_tf.Duration(5, "it")),
+        export=kdticket_tf.ExportConfig(saved_model=False))
+    self.assertFalse(os.path.exists(os.path.join(workdir, "export")))
     self.assertEqual([(r["recipe"], r["level"]) for r in rows],
                      [("dense", 0), ("lt", 1), ("rewind", 1), ("lt", 2),
                       ("rewind", 2)])
     self.assertGreater(rows[0]["test_accuracy"], 0.9)
     self.assertTrue(os.path.exists(os.path.join(workdir, "results.csv")))
+
+  def test_settings_that_cannot_run_are_refused_before_any_training(self):
+    train = tf.data.Dataset.from_tensor_slices(
+        (np.zeros((64, 12), np.float32), np.zeros(64, np.int64))).batch(16)
+    cases = (
+        ("cache_teacher_logits", dict(
+            recipes=("lt", "kd"), augmented=False,
+            distill=kdticket_tf.DistillConfig(cache_teacher_logits=True))),
+        ("teacher", dict(
+            recipes=("kd",),
+            distill=kdticket_tf.DistillConfig(teacher="/no/teacher.npz"))),
+        ("layer_prune_fractions", dict(pruning=kdticket_tf.PruningConfig(
+            scope="layerwise", layer_fractions=(("output", 0.1),)))),
+    )
+    for message, settings in cases:
+      with mock.patch.object(training, "train") as trained:
+        with self.assertRaisesRegex(ValueError, message):
+          kdticket_tf.find_tickets(
+              model_fn, train, train, os.path.join(self.get_temp_dir(),
+                                                   message), **settings)
+      trained.assert_not_called()
 
 
 if __name__ == "__main__":

@@ -67,6 +67,17 @@ class MasksTest(tf.test.TestCase, parameterized.TestCase):
       current = masks.iterative_masks(weights, current, 0.2, scope="layerwise")
     self.assertAllClose(masks.layer_sparsities(current), [0.488, 0.49])
 
+  def test_layerwise_fractions_prune_each_layer_at_its_own_rate(self):
+    rng = np.random.default_rng(3)
+    weights = [rng.normal(size=(10, 10)), rng.normal(size=(10, 4))]
+    level1 = masks.iterative_masks(weights, masks.ones_like(weights),
+                                   [0.2, 0.1], "layerwise")
+    self.assertEqual([int(m.sum()) for m in level1], [80, 36])
+    level2 = masks.iterative_masks(weights, level1, [0.2, 0.1], "layerwise")
+    self.assertEqual([int(m.sum()) for m in level2], [64, 32])  # 36 - 3.6 -> 4
+    with self.assertRaisesRegex(ValueError, "one fraction per array"):
+      masks.iterative_masks(weights, level1, [0.2, 0.1], "global")
+
   def test_random_masks_copy_per_layer_counts_and_stay_nested(self):
     rng = np.random.default_rng(0)
     weights = [rng.normal(size=(40, 10)), rng.normal(size=(10, 5))]

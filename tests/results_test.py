@@ -23,6 +23,22 @@ ROWS = [
 
 class ResultsTest(tf.test.TestCase):
 
+  def test_the_epoch_is_chosen_on_validation_never_on_test(self):
+    history = [
+        {"epoch": 1, "validation_accuracy": 0.80, "test_accuracy": 0.95},
+        {"epoch": 2, "validation_accuracy": 0.85, "test_accuracy": 0.81},
+        {"epoch": 3, "validation_accuracy": 0.85, "test_accuracy": 0.90},
+        {"epoch": 4, "validation_accuracy": 0.83, "test_accuracy": 0.99},
+    ]
+    # Epoch 2: best validation (the earliest of the tie), whatever the test says.
+    self.assertEqual(results.selected_on_validation(history),
+                     {"best_validation_epoch": 2,
+                      "test_accuracy_at_best_validation": 0.81})
+    self.assertEqual(
+        results.selected_on_validation([{"epoch": 1, "test_accuracy": 0.9}]),
+        {"best_validation_epoch": None,
+         "test_accuracy_at_best_validation": None})
+
   def test_rows_sorted_by_level_then_recipe_order(self):
     order = [(r["recipe"], r["level"])
              for r in results.sort_rows(ROWS, ("lt", "rewind", "kd"))]

@@ -20,7 +20,9 @@ FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags")))
 
 
 def run_cli(*args, timeout=600):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=ROOT)
+  # As a user runs it: no TF_CPP_MIN_LOG_LEVEL of their own.
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)
   return subprocess.run([sys.executable, "-m", "kdticket_tf.train", *args],
                         cwd=ROOT, env=env, capture_output=True, text=True,
                         timeout=timeout, check=False)
@@ -42,6 +44,14 @@ class SmokeTest(tf.test.TestCase):
     for row in rows:
       self.assertNear(row["sparsity"], 1 - 0.8**row["level"], 0.005)
       self.assertBetween(row["test_accuracy"], 0.3, 1.0)
+    # A person reads this output: no TensorFlow start-up lines, no absl prefix.
+    output = result.stdout + result.stderr
+    for noise in ("cuda", "cuInit", "oneDNN", "absl::InitializeLog",
+                  "lottery.py:"):
+      self.assertNotIn(noise, output)
+    self.assertNotRegex(output, r"(?m)^[IWEF]\d{4} ")
+    self.assertRegex(result.stdout + result.stderr,
+                     r"(?m)^kd +level 2/2 +weights remaining  64\.00%")
     for name in ("config.json", "flags.txt", "results.csv", "results.md",
                  "dense/init.weights.npz", "dense/rewind.weights.npz",
                  "lt/level_02/masks.npz", "kd/level_01/final.weights.npz"):
@@ -76,6 +86,19 @@ BAD_INPUTS = (
     ("milestones", ["--lr_schedule=step"], "lr_milestones"),
     ("strategy_batch", ["--virtual_cpus=2", "--strategy=mirrored",
                         "--batch_size=63"], "batch_size=63"),
+    # 1024 examples / 32 = 32 steps per epoch; calls of 4 steps end at 4, 8...
+    ("rewind_inside_a_call", ["--recipes=rewind", "--rewind_step=6it",
+                              "--steps_per_execution=4", "--batch_size=32"],
+     "use 4it or 8it"),
+    ("layer_fractions_global", ["--layer_prune_fractions=logits:0.1"],
+     "prune_scope='global'"),
+    ("layer_fractions_no_layer", ["--layer_prune_fractions=output:0.1",
+                                  "--prune_scope=layerwise"],
+     "'output' matches none of the prunable layers"),
+    ("layer_fractions_format", ["--layer_prune_fractions=logits"],
+     "is not regex:fraction"),
+    ("teacher_path", ["--recipes=lt,kd", "--kd_teacher=/no/teacher.npz"],
+     "/no/teacher.npz"),
 )
 
 # The tests find a case's result by its message: keep the messages distinct.

@@ -42,6 +42,11 @@ class WeightsTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "cut.npz is corrupt"):
       weights.load_arrays(path)
 
+  def test_missing_file_is_called_missing_not_corrupt(self):
+    path = os.path.join(self.get_temp_dir(), "dense", "rewind.weights.npz")
+    with self.assertRaisesRegex(ValueError, "rewind.weights.npz is missing"):
+      weights.load_arrays(path)
+
 
 if __name__ == "__main__":
   tf.test.main()

@@ -57,9 +57,26 @@ class ConfigCheckTest(tf.test.TestCase):
     folder = os.path.join(self.get_temp_dir(), "extend")
     self._write(folder, {"train": {"verbose": 2}, "pruning": {"levels": 3},
                          "recipes": ["lt"]})
-    workdir.check_config(folder, {"train": {"verbose": 0},
-                                  "pruning": {"levels": 6},
-                                  "recipes": ["lt", "rewind"]})
+    recorded = workdir.check_config(folder, {"train": {"verbose": 0},
+                                             "pruning": {"levels": 6},
+                                             "recipes": ["lt", "rewind"]})
+    self.assertEqual(recorded, {"train": {"verbose": 2},
+                                "pruning": {"levels": 3}, "recipes": ["lt"]})
+    self.assertEqual(workdir.differences(recorded, {
+        "train": {"verbose": 0}, "pruning": {"levels": 6},
+        "recipes": ["lt", "rewind"]}), [])
+
+  def test_a_setting_added_later_counts_as_its_default(self):
+    recorded = {"pruning": {"fraction": 0.2}}
+    defaults = {"pruning": {"fraction": 0.2, "layer_fractions": []}}
+    self.assertEqual(workdir.differences(
+        recorded, {"pruning": {"fraction": 0.2, "layer_fractions": []}},
+        defaults), [])
+    self.assertEqual(workdir.differences(
+        recorded, {"pruning": {"fraction": 0.2,
+                               "layer_fractions": [["logits", 0.1]]}},
+        defaults),
+                     [("pruning.layer_fractions", [], [["logits", 0.1]])])
 
   def test_replace_moves_the_run_aside(self):
     folder = os.path.join(self.get_temp_dir(), "old_run")

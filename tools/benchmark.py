@@ -47,7 +47,11 @@ from absl import logging
 
 import kdticket_tf
 import numpy as np
-import tf_keras as keras
+
+# Started here, before tf_keras loads it: quietly, unless the user set
+# TF_CPP_MIN_LOG_LEVEL.
+kdticket_tf.logs.start_tensorflow()
+import tf_keras as keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "lenet_300_100", "Registered model name.")
@@ -220,7 +224,6 @@ def report(rounds, batch_size):
 
 
 def main(argv):
-  kdticket_tf.logs.quiet_tensorflow_info()
   del argv
   shape = tuple(int(d) for d in FLAGS.shape) if FLAGS.shape else (
       _DEFAULT_SHAPES.get(FLAGS.model, (32, 32, 3)))

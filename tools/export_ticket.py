@@ -29,7 +29,7 @@ flags.DEFINE_bool("tflite", False, "Also write a TFLite conversion.")
 
 
 def main(argv):
-  kdticket_tf.logs.quiet_tensorflow_info()
+  kdticket_tf.logs.start_tensorflow()
   del argv
   try:
     found = kdticket_tf.lottery.from_workdir(FLAGS.workdir)

@@ -18,7 +18,10 @@ from absl import flags
 
 import kdticket_tf
 import numpy as np
-import tensorflow as tf
+
+# Started here, before anything else loads it: quietly, unless the user set
+# TF_CPP_MIN_LOG_LEVEL.
+tf = kdticket_tf.logs.start_tensorflow()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
@@ -77,7 +80,6 @@ def print_table(title, rows):
 
 
 def main(argv):
-  kdticket_tf.logs.quiet_tensorflow_info()
   if len(argv) != 2:
     raise app.UsageError("Give one SavedModel directory or workdir.")
   path = argv[1]

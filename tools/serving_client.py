@@ -61,7 +61,7 @@ def _grpc_sender(address):
 
 
 def main(argv):
-  kdticket_tf.logs.quiet_tensorflow_info()
+  kdticket_tf.logs.start_tensorflow()
   del argv
   if bool(FLAGS.rest) == bool(FLAGS.grpc) or not FLAGS.model_name:
     print("serving_client: error: give --model_name and exactly one of --rest "

@@ -4,7 +4,8 @@ A training stream is an endless `tf.data.Dataset` of batches that can start at
 any optimizer step: epoch e is shuffled with the stateless seed (seed, e), so the
 batches from step s onwards are the same whether the run started at 0 or resumed
 at s. That is what makes rewinding (retrain from step k) and resuming after a
-crash see exactly the data order of an uninterrupted run.
+crash see exactly the data order of an uninterrupted run. `DatasetStream` says
+what it guarantees for a user's `tf.data` pipeline.
 """
 
 import dataclasses
@@ -61,7 +62,7 @@ class ArrayStream:
     self._extra = None
 
   def with_extra(self, extra):
-    """Returns a copy whose batches carry `extra[index]` as a third element.
+    """Returns a copy whose batches carry `{"teacher_logits": extra[index]}`.
 
     Used for cached teacher logits: `extra` holds one row per training example
     in array order (see `ordered`), gathered with the same indices as the batch.
@@ -70,10 +71,7 @@ class ArrayStream:
       ValueError: if the stream is augmented (per-step inputs differ from the
         cached ones) or `extra` has the wrong length.
     """
-    if self.augmented:
-      raise ValueError(
-          "Teacher logits cannot be cached for a training set with random "
-          "augmentation; turn off kd_cache_teacher_logits or use --augment=false.")
+    self.check_extra_allowed()
     if len(extra) != self.num_examples:
       raise ValueError(
           f"Got {len(extra)} cached rows for {self.num_examples} examples.")
@@ -81,6 +79,14 @@ class ArrayStream:
     copy.__dict__.update(self.__dict__)
     copy._extra = tf.constant(extra)  # pylint: disable=protected-access
     return copy
+
+  def check_extra_allowed(self):
+    """Raises ValueError if per-example data cannot ride with the batches."""
+    if self.augmented:
+      raise ValueError(
+          "Teacher logits cannot be cached for a training set with random "
+          "augmentation: set DistillConfig.cache_teacher_logits=False, or "
+          "DataConfig.augment=False.")
 
   def _epoch(self, epoch):
     perm = tf.random.experimental.stateless_shuffle(
@@ -107,7 +113,7 @@ class ArrayStream:
     """
     gathered = (tf.gather(self._images, index), tf.gather(self._labels, index))
     if self._extra is not None:
-      gathered += (tf.gather(self._extra, index),)
+      gathered += ({"teacher_logits": tf.gather(self._extra, index)},)
     return gathered if self._augment is None else (steps,) + gathered
 
   def _augmented(self, step, images, labels, *extra):
@@ -149,33 +155,49 @@ class ArrayStream:
 
 
 class DatasetStream:
-  """Training batches from a user's batched `tf.data.Dataset`, one pass per epoch."""
+  """Training batches from a user's `tf.data` pipeline, one pass per epoch.
+
+  What a resumed or rewound training sees, against an uninterrupted one:
+
+  * Given a function of the epoch, `fn(epoch) -> dataset` (epoch an int64
+    scalar tensor), epoch e's batches are `fn(e)`'s, wherever the stream
+    starts. When `fn` is deterministic per epoch (a shuffle seeded from the
+    epoch, stateless random ops), a training resumed after a crash or rewound
+    to step k sees exactly the batches of an uninterrupted run from that step.
+  * Given a dataset, each epoch iterates it afresh. If it yields the same order
+    on every iteration (no shuffle, or `reshuffle_each_iteration=False`), the
+    same holds. If it reshuffles on each iteration, an epoch's order depends
+    on how often the process iterated it before: resumed and rewound
+    trainings see each epoch's examples in another order than an
+    uninterrupted run (the same examples, one pass per epoch).
+  """
 
   def __init__(self, dataset, steps_per_epoch=None, augmented=True):
     """Creates the stream.
 
     Args:
-      dataset: A finite, batched dataset of (inputs, labels); it is iterated
-        once per epoch (shuffle it with `reshuffle_each_iteration`).
+      dataset: A finite, batched dataset of (inputs, labels) or (inputs,
+        labels, sample weights), iterated once per epoch; or a function of the
+        epoch that returns that epoch's dataset.
       steps_per_epoch: Batches per epoch; counted once when not given.
-      augmented: Whether the dataset applies random augmentation (KD teacher
-        logits can only be cached when it does not).
+      augmented: Whether the dataset applies random augmentation.
 
     Raises:
       ValueError: if the dataset is empty or infinite without steps_per_epoch.
     """
+    self._epoch_fn = dataset if callable(dataset) else (lambda epoch: dataset)
     if steps_per_epoch is None:
-      cardinality = int(dataset.cardinality())
+      first = self._epoch_fn(tf.constant(0, tf.int64))
+      cardinality = int(first.cardinality())
       if cardinality == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
             "The training dataset is infinite; pass steps_per_epoch or give a "
             "finite dataset (one epoch).")
       if cardinality < 0:
-        cardinality = sum(1 for _ in dataset)
+        cardinality = sum(1 for _ in first)
       steps_per_epoch = cardinality
     if steps_per_epoch < 1:
       raise ValueError("The training dataset is empty.")
-    self._dataset = dataset
     self.steps_per_epoch = int(steps_per_epoch)
     self.augmented = augmented
 
@@ -183,20 +205,25 @@ class DatasetStream:
     """Returns the endless batch stream beginning at optimizer step `start_step`."""
     first_epoch, skip = divmod(int(start_step), self.steps_per_epoch)
     dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
-        lambda epoch: self._dataset.take(self.steps_per_epoch))
+        lambda epoch: self._epoch_fn(epoch).take(self.steps_per_epoch))
     return dataset.skip(skip).prefetch(AUTOTUNE)
 
   def ordered(self, batch_size=None):
-    """Returns one pass over the dataset as given."""
+    """Returns one pass over the dataset as given (epoch 0's)."""
     del batch_size
-    return self._dataset
+    return self._epoch_fn(tf.constant(0, tf.int64))
+
+  def check_extra_allowed(self):
+    """Raises ValueError: cached per-example data needs in-memory arrays."""
+    raise ValueError(
+        "Teacher logits can only be cached for in-memory datasets (the "
+        "registered ones), not for a tf.data training set; set "
+        "DistillConfig.cache_teacher_logits=False.")
 
   def with_extra(self, extra):
     """Cached per-example data needs in-memory arrays; this stream has none."""
     del extra
-    raise ValueError(
-        "Teacher logits can only be cached for in-memory datasets (the "
-        "registered ones); turn off kd_cache_teacher_logits for a user dataset.")
+    self.check_extra_allowed()
 
 
 def eval_dataset(images, labels, batch_size, preprocess):

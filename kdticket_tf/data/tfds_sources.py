@@ -79,12 +79,13 @@ registry.register("cifar10")(_cifar("cifar10", CIFAR10_MEAN, CIFAR10_STD))
 registry.register("cifar100")(_cifar("cifar100", CIFAR100_MEAN, CIFAR100_STD))
 
 
-def _imagenet_train_map(seed, image_size):
+def _imagenet_train_map(seed, epoch, image_size):
   normalize = pipeline.normalizer(IMAGENET_MEAN, IMAGENET_STD)
 
-  def preprocess(example, index):
+  def preprocess(index, example):
     image = example["image"]
-    stateless = tf.stack([tf.constant(seed, tf.int64), index])
+    stateless = tf.stack([tf.constant(seed, tf.int64),
+                          epoch * 2**32 + tf.cast(index, tf.int64)])
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         tf.shape(image), tf.zeros([0, 0, 4], tf.float32), seed=stateless,
         area_range=(0.08, 1.0), aspect_ratio_range=(3 / 4, 4 / 3),
@@ -96,37 +97,60 @@ def _imagenet_train_map(seed, image_size):
   return preprocess
 
 
+def resize_and_centre_crop(image, image_size=224):
+  """The standard evaluation view: shorter side to 256/224 of `image_size`
+  (256 for 224) keeping the aspect ratio, then the central square crop."""
+  shorter = round(image_size * 256 / 224)
+  shape = tf.cast(tf.shape(image)[:2], tf.float32)
+  scale = shorter / tf.reduce_min(shape)
+  size = tf.maximum(tf.cast(tf.round(shape * scale), tf.int32), shorter)
+  image = tf.image.resize(image, size)
+  return tf.image.resize_with_crop_or_pad(image, image_size, image_size)
+
+
 def _imagenet_eval_map(image_size):
   normalize = pipeline.normalizer(IMAGENET_MEAN, IMAGENET_STD)
 
   def preprocess(example):
-    image = tf.image.resize(example["image"], [256, 256])
-    image = tf.image.resize_with_crop_or_pad(image, image_size, image_size)
+    image = resize_and_centre_crop(example["image"], image_size)
     return normalize(image), example["label"]
   return preprocess
 
 
-def imagenet_train_batches(examples, config, seed, image_size=224):
-  """Shuffles and batches ImageNet examples ({"image", "label"} dicts).
+def imagenet_train_batches(examples, config, seed, epoch, image_size=224):
+  """Epoch `epoch` of ImageNet training batches from examples ({"image", "label"}).
 
-  With augmentation (the default) each image gets a random resized crop and
-  flip seeded by (seed, example index); with `config.augment` False, the
-  evaluation's resize and centre crop.
+  The examples are shuffled with a seed made of (seed, epoch), and with
+  augmentation (the default) each image gets a random resized crop and flip
+  seeded by (seed, epoch, position); with `config.augment` False, the
+  evaluation's resize and centre crop. The same epoch gives the same batches,
+  so resumed and rewound trainings see an uninterrupted run's order.
+
+  Args:
+    examples: The training examples in a fixed order.
+    config: The `DataConfig`.
+    seed: The run's seed.
+    epoch: The epoch (an int64 scalar, a tensor inside the stream).
+    image_size: Side of the square inputs.
   """
-  examples = examples.shuffle(10 * config.batch_size, seed=seed)
+  epoch = tf.cast(epoch, tf.int64)
+  examples = examples.shuffle(
+      10 * config.batch_size, seed=tf.constant(seed, tf.int64) * 1000003 + epoch,
+      reshuffle_each_iteration=False)
   if config.augment is False:
     train = examples.map(_imagenet_eval_map(image_size),
                          num_parallel_calls=pipeline.AUTOTUNE)
   else:
-    augment = _imagenet_train_map(seed, image_size)
-    train = examples.enumerate().map(lambda i, example: augment(example, i),
-                                     num_parallel_calls=pipeline.AUTOTUNE)
+    train = examples.enumerate().map(
+        _imagenet_train_map(seed, epoch, image_size),
+        num_parallel_calls=pipeline.AUTOTUNE)
   return train.batch(config.batch_size, drop_remainder=True)
 
 
 @registry.register("imagenet2012")
 def build_imagenet(config, seed, image_size=224):
-  """ImageNet from TFDS, streamed: random resized crop + flip, 224 centre crop."""
+  """ImageNet from TFDS, streamed: random resized crop + flip for training;
+  shorter side to 256 and the 224 centre crop for evaluation."""
   name = "imagenet2012"
   builder = _builder(name, config.data_dir)
   if not tf.io.gfile.exists(os.path.join(builder.data_dir,
@@ -143,15 +167,16 @@ def build_imagenet(config, seed, image_size=224):
     num_train -= config.validation_size
   else:
     train_split, validation = "train", None
-  read_config = tfds.ReadConfig(shuffle_seed=seed)
-  train = imagenet_train_batches(
-      builder.as_dataset(split=train_split, shuffle_files=True,
-                         read_config=read_config), config, seed, image_size)
+  # Files in their prepared order (TFDS shuffled the examples when it wrote
+  # them); each epoch shuffles with its own seed, so epochs are reproducible.
+  examples = builder.as_dataset(split=train_split, shuffle_files=False)
   test = builder.as_dataset(split="validation").map(
       _imagenet_eval_map(image_size), num_parallel_calls=pipeline.AUTOTUNE)
   test = test.batch(config.eval_batch_size).prefetch(pipeline.AUTOTUNE)
   stream = pipeline.DatasetStream(
-      train, steps_per_epoch=max(num_train // config.batch_size, 1),
+      lambda epoch: imagenet_train_batches(examples, config, seed, epoch,
+                                           image_size),
+      steps_per_epoch=max(num_train // config.batch_size, 1),
       augmented=config.augment is not False)
   return pipeline.LotteryData(
       name=name, train=stream, test=test, validation=validation,

@@ -55,10 +55,10 @@ def _prune(weights, masks, counts_fn, scope):
             for a, b, w in zip(sizes[:-1], sizes[1:], weights)]
   if scope == "layerwise":
     result = []
-    for weight, mask in zip(weights, masks):
+    for index, (weight, mask) in enumerate(zip(weights, masks)):
       alive = np.asarray(mask).ravel() > 0
       keep = _prune_smallest(np.abs(weight).ravel(), alive,
-                             counts_fn(int(alive.sum()), alive.size))
+                             counts_fn(int(alive.sum()), alive.size, index))
       result.append(keep.reshape(np.shape(weight)).astype(np.float32))
     return result
   raise ValueError(f"scope={scope!r} is not 'global' or 'layerwise'.")
@@ -71,16 +71,31 @@ def iterative_masks(weights, masks, fraction, scope="global"):
     weights: Arrays ranked by magnitude (the previous level's final weights).
     masks: The previous level's masks (1 alive, 0 pruned).
     fraction: Fraction of the alive weights to remove, rounded half up to a
-      count (per scope group).
+      count (per scope group); for `layerwise`, also a list with one fraction
+      per array.
     scope: `global` ranks all arrays together; `layerwise` ranks each alone.
 
   Returns:
     New masks, each a subset of the corresponding previous mask.
+
+  Raises:
+    ValueError: for a fraction outside (0, 1), or a list of fractions that is
+      not one per array of a layer-wise step.
   """
-  if not 0.0 < fraction < 1.0:
+  fractions = np.atleast_1d(np.asarray(fraction, np.float64))
+  if np.ndim(fraction) and (scope != "layerwise" or
+                            len(fractions) != len(weights)):
+    raise ValueError(
+        f"Per-layer fractions need scope='layerwise' and one fraction per "
+        f"array; got {len(fractions)} for {len(weights)} arrays with "
+        f"scope={scope!r}.")
+  if not np.all((fractions > 0.0) & (fractions < 1.0)):
     raise ValueError(f"fraction={fraction} must be strictly between 0 and 1.")
-  return _prune(weights, masks,
-                lambda alive, total: _round_half_up(fraction * alive), scope)
+
+  def count(alive, total, index=0):
+    del total
+    return _round_half_up(fractions[index % len(fractions)] * alive)
+  return _prune(weights, masks, count, scope)
 
 
 def target_masks(weights, sparsity, scope="global"):
@@ -97,7 +112,8 @@ def target_masks(weights, sparsity, scope="global"):
   if not 0.0 <= sparsity < 1.0:
     raise ValueError(f"sparsity={sparsity} must be in [0, 1).")
   return _prune(weights, ones_like(weights),
-                lambda alive, total: _round_half_up(sparsity * total), scope)
+                lambda alive, total, index=0: _round_half_up(sparsity * total),
+                scope)
 
 
 def random_masks(reference_masks, previous_masks, rng):

@@ -6,6 +6,7 @@ order. Keys are `000:dense.kernel` (position, then the variable's name) so a per
 can read them and loading checks both count and shapes.
 """
 
+import os
 import zipfile
 
 import numpy as np
@@ -39,8 +40,14 @@ def load_arrays(path, shapes=None):
     The list of arrays.
 
   Raises:
-    ValueError: naming `path` when it is corrupt or does not match `shapes`.
+    ValueError: naming `path` when it is missing, corrupt or does not match
+      `shapes`.
   """
+  if not os.path.exists(path):
+    raise ValueError(
+        f"{path} is missing: the stage that writes it has not finished, or "
+        f"the file was removed; delete {os.path.dirname(path)} to recompute "
+        "that stage.")
   try:
     with np.load(path) as archive:
       keys = sorted(archive.files)
