@@ -240,7 +240,8 @@ class PruningConfig:
     schedule: `iterative` (IMP: each level removes `fraction` of the surviving
       weights) or `oneshot` (the dense final weights pruned to each target).
     fraction: Fraction of surviving weights removed per iterative level.
-    levels: Number of pruned levels.
+    levels: Number of pruned levels; 0 runs the dense network only (to train
+      a teacher, or to choose a training recipe on the validation split).
     target_sparsities: Oneshot targets (increasing, in (0, 1)); empty means
       1-(1-fraction)^k for k = 1..levels, the same sparsities as IMP.
     scope: `global` (rank all prunable weights together) or `layerwise` (prune
@@ -272,8 +273,9 @@ class PruningConfig:
     if not 0.0 < self.fraction < 1.0:
       raise ValueError(
           f"prune_fraction={self.fraction} must be strictly between 0 and 1.")
-    if self.levels < 1:
-      raise ValueError(f"levels={self.levels} must be at least 1.")
+    if self.levels < 0:
+      raise ValueError(
+          f"levels={self.levels} must be 0 (the dense run only) or more.")
     if self.target_sparsities:
       if self.schedule != "oneshot":
         raise ValueError(

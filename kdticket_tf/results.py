@@ -62,37 +62,86 @@ def _percent(value):
   return "" if value is None else f"{100.0 * value:.2f}"
 
 
-def to_markdown(rows, recipe_order=()):
+def _test_accuracy_cell(row):
+  return _percent(row.get("test_accuracy"))
+
+
+def to_markdown(rows, recipe_order=(), cell=_test_accuracy_cell):
   """Returns a markdown table: levels down, recipes across, test accuracy in %.
 
   Each level's row shows the % of prunable weights remaining (of the first
   recipe that has the level; magnitude recipes of one schedule agree).
+
+  Args:
+    rows: Result rows.
+    recipe_order: Recipes in column order (others follow, sorted).
+    cell: Text of a finished row's cell (default: its test accuracy in %).
   """
   recipes = [r for r in recipe_order if any(x["recipe"] == r for x in rows)]
   recipes += sorted({x["recipe"] for x in rows} - set(recipes) - {DENSE})
   dense = [x for x in rows if x["recipe"] == DENSE]
   levels = sorted({x["level"] for x in rows if x["recipe"] != DENSE})
-  header = ["level", "% weights remaining"] + recipes
+  header = ["level", "% weights remaining"] + (recipes or ["test accuracy"])
   lines = ["| " + " | ".join(header) + " |",
            "|" + "|".join("---" for _ in header) + "|"]
   if dense:
-    value = _percent(dense[0].get("test_accuracy"))
+    value = cell(dense[0])
     lines.append("| 0 (dense) | 100.0 | " +
-                 " | ".join(value for _ in recipes) + " |")
+                 " | ".join(value for _ in header[2:]) + " |")
   for level in levels:
     cells = {x["recipe"]: x for x in rows if x["level"] == level}
     first = next(cells[r] for r in recipes if r in cells)
     row = [str(level), f"{100.0 * first['weights_remaining']:.1f}"]
     for recipe in recipes:
-      cell = cells.get(recipe)
-      if cell is None:
+      found = cells.get(recipe)
+      if found is None:
         row.append("")
-      elif cell.get("status", "done") != "done":
-        row.append(cell.get("status"))
+      elif found.get("status", "done") != "done":
+        row.append(found.get("status"))
       else:
-        row.append(_percent(cell.get("test_accuracy")))
+        row.append(cell(found))
     lines.append("| " + " | ".join(row) + " |")
   return "\n".join(lines) + "\n"
+
+
+def summarize_seeds(runs, column="test_accuracy"):
+  """Returns mean, standard deviation and count per (recipe, level) over runs.
+
+  Args:
+    runs: One list of result rows per seed (the same setup).
+    column: The row field to summarise.
+
+  Returns:
+    Rows `{"recipe", "level", "weights_remaining", "mean", "std", "n"}`, one
+    per (recipe, level) that finished in at least one run; `std` is the sample
+    standard deviation (0.0 when n is 1). The dense row counts once per run.
+  """
+  values, remaining = {}, {}
+  for rows in runs:
+    for row in rows:
+      if row.get("status", "done") != "done" or row.get(column) is None:
+        continue
+      key = (row["recipe"], row["level"])
+      values.setdefault(key, []).append(float(row[column]))
+      remaining.setdefault(key, []).append(float(row["weights_remaining"]))
+  summary = []
+  for (recipe, level), found in values.items():
+    mean = sum(found) / len(found)
+    spread = (sum((v - mean)**2 for v in found) / (len(found) - 1)
+              if len(found) > 1 else 0.0)
+    summary.append({"recipe": recipe, "level": level,
+                    "weights_remaining": sum(remaining[(recipe, level)]) /
+                                         len(found),
+                    "mean": mean, "std": spread**0.5, "n": len(found)})
+  return summary
+
+
+def seeds_to_markdown(summary, recipe_order=()):
+  """Returns a markdown table of `summarize_seeds` output: mean ± std (n), in %."""
+  return to_markdown(
+      [dict(row, status="done") for row in summary], recipe_order,
+      cell=lambda row: (f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} "
+                        f"({row['n']})"))
 
 
 def write(workdir, rows, recipe_order=()):

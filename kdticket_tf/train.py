@@ -77,7 +77,8 @@ flags.DEFINE_enum("prune_schedule", "iterative", ["iterative", "oneshot"],
                   "IMP or one-shot pruning.")
 flags.DEFINE_float("prune_fraction", 0.2,
                    "Fraction of surviving weights pruned per iterative level.")
-flags.DEFINE_integer("levels", 3, "Number of pruned levels.")
+flags.DEFINE_integer("levels", 3,
+                     "Number of pruned levels (0: the dense run only).")
 flags.DEFINE_list("target_sparsities", [],
                   "Oneshot target sparsities (default: 1-(1-p)^k).")
 flags.DEFINE_enum("prune_scope", "global", ["global", "layerwise"],

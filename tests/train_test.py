@@ -73,7 +73,7 @@ BAD_INPUTS = (
     ("both_lengths", ["--epochs=1", "--train_steps=10"],
      "exactly one of --epochs"),
     ("zero_epochs", ["--epochs=0"], "--epochs=0"),
-    ("levels", ["--levels=0"], "levels=0"),
+    ("levels", ["--levels=-1"], "levels=-1"),
     ("oneshot_targets", ["--prune_schedule=oneshot",
                          "--target_sparsities=0.5,0.4"], "target_sparsities"),
     ("data_dir", ["--data_dir=/no/such/folder"], "data_dir='/no/such/folder'"),

@@ -1,6 +1,14 @@
-r"""Prints the results table of one or more workdirs.
+r"""Prints the results table of one or more workdirs, or their mean over seeds.
 
     python tools/results_table.py workdirs/quickstart [workdirs/other ...]
+    python tools/results_table.py --seeds workdirs/study_a/seed_*
+    python tools/results_table.py --seeds --column=validation_accuracy \
+        docs/kd_ticket_study/study_a/seed_*.json
+
+Each argument is a workdir or a results JSON file (a workdir's `results.json`,
+or a copy of it such as the rows committed under docs/). With `--seeds`, the
+arguments are runs of one setup with different seeds, and each cell is the mean
+± sample standard deviation over them, with the number of runs in brackets.
 """
 
 import json
@@ -8,27 +16,60 @@ import os
 import sys
 
 from absl import app
+from absl import flags
 
 import kdticket_tf
+
+FLAGS = flags.FLAGS
+flags.DEFINE_bool("seeds", False,
+                  "Treat the runs as seeds of one setup: mean ± std (n).")
+flags.DEFINE_enum("column", "test_accuracy",
+                  ["test_accuracy", "test_accuracy_at_best_validation",
+                   "validation_accuracy"], "The figure each cell shows.")
+
+
+def read_rows(path):
+  """Returns the result rows of a workdir or a results JSON file.
+
+  Raises:
+    ValueError: when `path` holds no results.
+  """
+  if os.path.isdir(path):
+    path = os.path.join(path, "results.json")
+  if not os.path.exists(path):
+    raise ValueError(f"{path} does not exist; give a kdticket_tf workdir or "
+                     "its results.json.")
+  with open(path, encoding="utf-8") as stream:
+    return json.load(stream)
+
+
+def _recipe_order(runs):
+  order = []
+  for rows in runs:
+    for row in rows:
+      if row["recipe"] != kdticket_tf.results.DENSE and row["recipe"] not in order:
+        order.append(row["recipe"])
+  return order
 
 
 def main(argv):
   if len(argv) < 2:
-    raise app.UsageError("Give one or more workdirs.")
-  for workdir in argv[1:]:
-    path = os.path.join(workdir, "results.json")
-    if not os.path.exists(path):
-      print(f"results_table: error: {path} does not exist; is {workdir} a "
-            "kdticket_tf workdir?", file=sys.stderr)
-      return 1
-    with open(path, encoding="utf-8") as stream:
-      rows = json.load(stream)
-    order = []
-    for row in rows:
-      if row["recipe"] != kdticket_tf.results.DENSE and row["recipe"] not in order:
-        order.append(row["recipe"])
-    print(f"## {workdir}\n")
-    print(kdticket_tf.results.to_markdown(rows, order))
+    raise app.UsageError("Give one or more workdirs or results JSON files.")
+  try:
+    runs = [read_rows(path) for path in argv[1:]]
+  except ValueError as error:
+    print(f"results_table: error: {error}", file=sys.stderr)
+    return 1
+  results = kdticket_tf.results
+  if FLAGS.seeds:
+    summary = results.summarize_seeds(runs, FLAGS.column)
+    print(f"{FLAGS.column} (%), mean ± std (n) over {len(runs)} runs\n")
+    print(results.seeds_to_markdown(summary, _recipe_order(runs)))
+    return 0
+  for path, rows in zip(argv[1:], runs):
+    shown = [dict(row, test_accuracy=row.get(FLAGS.column)) for row in rows]
+    print(f"## {path}\n")
+    print(results.to_markdown(shown, _recipe_order([rows])))
   return 0
 
 
