@@ -23,7 +23,9 @@ setuptools.setup(
         "matplotlib>=3.7",  # accuracy_vs_sparsity.png
     ],
     extras_require={
-        "test": ["pytest>=8"],
+        # Ray tasks as the executor of a search's stages (--executor=ray).
+        "ray": ["ray>=2.40"],
+        "test": ["pytest>=8", "ray>=2.40"],
     },
     entry_points={
         "console_scripts": ["kdticket-train=kdticket_tf.train:run"],

@@ -12,17 +12,14 @@ The public API is re-exported here; `tools/` import only this module.
 """
 
 import importlib
-import os
 
-# Whether the user chose TensorFlow's C++ log level (then commands keep it).
-TF_LOG_LEVEL_GIVEN = "TF_CPP_MIN_LOG_LEVEL" in os.environ
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from kdticket_tf import environment  # first: before anything loads TensorFlow
 
 _MODULES = (
-    "config", "data", "distill", "distribute", "export", "logs", "lottery",
-    "models", "plots", "pruning", "recipes", "results", "schedules", "serving",
-    "summaries", "training", "workdir")
+    "artifacts", "config", "data", "distill", "distribute", "executors",
+    "export", "graph", "layout", "logs", "lottery", "models", "plots",
+    "pruning", "recipes", "registry", "results", "rewinding", "schedules",
+    "serving", "stages", "summaries", "training", "weights", "workdir")
 _API = {
     "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
     "ExportConfig": "config", "LotteryConfig": "config",

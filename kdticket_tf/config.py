@@ -11,6 +11,8 @@ import math
 import re
 from typing import Optional, Tuple
 
+from kdticket_tf import recipes as recipes_lib
+
 _DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(it|ep)\s*$")
 
 
@@ -389,6 +391,48 @@ class DistributeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExecutorConfig:
+  """Where the stages of a search run (does not change any result).
+
+  Attributes:
+    name: `sequential` (one stage at a time in this process), `local` (worker
+      processes on this machine) or `ray` (Ray tasks, on a local Ray or on a
+      cluster whose nodes share the workdir).
+    workers: Worker processes of `local`.
+    gpus_per_worker: GPUs of each `local` worker; None shares the visible GPUs
+      out evenly.
+    threads: TensorFlow threads of each stage in a `local` or `ray` worker; 0
+      shares the cores out (`local`) or uses `stage_cpus` (`ray`), except
+      under `TrainConfig.deterministic`, where stages keep the threads a
+      sequential run uses, so every executor gives the same bits.
+    stage_cpus: CPUs a Ray task asks for.
+    stage_gpus: GPUs a Ray task asks for.
+    ray_address: '' starts a local Ray; `auto` or `host:port` joins a running
+      Ray cluster.
+  """
+  name: str = "sequential"
+  workers: int = 2
+  gpus_per_worker: Optional[int] = None
+  threads: int = 0
+  stage_cpus: float = 1.0
+  stage_gpus: float = 0.0
+  ray_address: str = ""
+
+  def __post_init__(self):
+    _check_choice("executor", self.name, ("sequential", "local", "ray"))
+    if self.workers < 1:
+      raise ValueError(f"workers={self.workers} must be at least 1.")
+    if self.gpus_per_worker is not None and self.gpus_per_worker < 0:
+      raise ValueError(
+          f"gpus_per_worker={self.gpus_per_worker} must be 0 or more.")
+    if self.threads < 0:
+      raise ValueError(f"threads={self.threads} must be 0 or more.")
+    _check_positive("stage_cpus", self.stage_cpus)
+    if self.stage_gpus < 0:
+      raise ValueError(f"stage_gpus={self.stage_gpus} must be 0 or more.")
+
+
+@dataclasses.dataclass(frozen=True)
 class ExportConfig:
   """What is exported as each level finishes (does not change any result).
 
@@ -413,6 +457,7 @@ class LotteryConfig:
     distill: The distillation settings of KD recipes.
     export: What is exported as levels finish.
     distribute: The distribution strategy.
+    executor: Where the stages run.
   """
   recipes: Tuple[str, ...] = ("lt",)
   data: DataConfig = DataConfig()
@@ -422,11 +467,9 @@ class LotteryConfig:
   distill: DistillConfig = DistillConfig()
   export: ExportConfig = ExportConfig()
   distribute: DistributeConfig = DistributeConfig()
+  executor: ExecutorConfig = ExecutorConfig()
 
   def __post_init__(self):
-    # Imported here: recipes imports nothing from config, but keep the table the
-    # single source of recipe names.
-    from kdticket_tf import recipes as recipes_lib  # pylint: disable=g-import-not-at-top
     if not self.recipes:
       raise ValueError("recipes is empty; give at least one, for example 'lt'.")
     for name in self.recipes:
@@ -473,7 +516,8 @@ def from_dict(values):
     return cls(**kwargs)
   parts = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
            "pruning": PruningConfig, "distill": DistillConfig,
-           "export": ExportConfig, "distribute": DistributeConfig}
+           "export": ExportConfig, "distribute": DistributeConfig,
+           "executor": ExecutorConfig}
   kwargs = {name: build(cls, values.get(name, {}))
             for name, cls in parts.items()}
   return LotteryConfig(recipes=tuple(values["recipes"]), **kwargs)

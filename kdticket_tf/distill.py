@@ -19,7 +19,7 @@ import os
 import tensorflow as tf
 import tf_keras as keras
 
-from kdticket_tf.pruning import weights as weights_lib
+from kdticket_tf import weights as weights_lib
 
 # The key under which cached teacher logits ride with a training batch.
 TEACHER_LOGITS = "teacher_logits"

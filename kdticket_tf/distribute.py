@@ -79,7 +79,42 @@ def is_chief(strategy):
   return task_type in (None, "worker") and index == 0
 
 
-def worker_dir(workdir):
-  """Returns where a non-chief worker keeps its own state inside `workdir`."""
-  task_type, index = task()
-  return os.path.join(workdir, "workers", f"{task_type or 'worker'}_{index}")
+def worker_environments(workers, gpus_per_worker=None, threads=0):
+  """Returns the environment of each local worker process: GPUs and threads.
+
+  Args:
+    workers: Number of worker processes.
+    gpus_per_worker: GPUs each worker gets; None shares the visible GPUs out
+      evenly (none when there are none).
+    threads: TensorFlow's intra- and inter-op threads per worker; 0 leaves
+      TensorFlow's default (every core).
+
+  Returns:
+    One dict of environment variables per worker: `CUDA_VISIBLE_DEVICES` (its
+    own GPUs, numbered as this process sees them) and the thread counts.
+
+  Raises:
+    ValueError: when the workers would need more GPUs than are visible.
+  """
+  visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+  count = len(tf.config.list_physical_devices("GPU"))
+  ids = ([i.strip() for i in visible.split(",") if i.strip()][:count]
+         if visible else [str(i) for i in range(count)])
+  if gpus_per_worker is None:
+    gpus_per_worker = len(ids) // workers
+  if gpus_per_worker * workers > len(ids):
+    raise ValueError(
+        f"ExecutorConfig.workers={workers} with gpus_per_worker="
+        f"{gpus_per_worker} needs {gpus_per_worker * workers} GPUs, but "
+        f"{len(ids)} are visible; use fewer workers or GPUs per worker.")
+  environments = []
+  for index in range(workers):
+    environment = {}
+    if ids:
+      environment["CUDA_VISIBLE_DEVICES"] = ",".join(
+          ids[index * gpus_per_worker:(index + 1) * gpus_per_worker])
+    if threads:
+      environment.update(TF_NUM_INTRAOP_THREADS=str(threads),
+                         TF_NUM_INTEROP_THREADS=str(threads))
+    environments.append(environment)
+  return environments

@@ -31,14 +31,11 @@ import tensorflow as tf
 
 from kdticket_tf import artifacts
 
-SERVING_DIR = os.path.join("export", "serving")
-TFLITE_DIR = os.path.join("export", "tflite")
 SIGNATURE = "serving_default"
 UINT8_SIGNATURE = "serving_uint8"
 INPUT_NAME = "images"
 OUTPUT_NAMES = ("probabilities", "classes", "logits")
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
-DENSE_MODEL_NAME = "dense"
 
 
 class ServingModule(tf.Module):
@@ -68,13 +65,6 @@ class ServingModule(tf.Module):
     return {"probabilities": tf.nn.softmax(logits),
             "classes": tf.argmax(logits, axis=-1),
             "logits": logits}
-
-
-def serving_path(workdir, recipe, level, base_dir=None):
-  """Returns `<base>/<model name>/<version>` of a ticket."""
-  base_dir = base_dir or os.path.join(workdir, SERVING_DIR)
-  name = DENSE_MODEL_NAME if level == 0 else recipe
-  return os.path.join(base_dir, name, str(int(level)))
 
 
 def write_warmup(path, model_name, input_shape, batch_sizes=(1, 8)):

@@ -4,9 +4,9 @@ By default a command prints its own lines (progress, tables, errors) and nothing
 of TensorFlow's: not the C++ lines it writes while loading ("Could not find cuda
 drivers", "failed call to cuInit" on a machine without a GPU, oneDNN notes),
 not its INFO logs (every checkpoint and SavedModel write goes through absl, the
-channel of this project's progress lines), not TFDS's INFO lines or its warning
-about a "variant folder" with no dataset_info.json when it merely looked for a
-prepared copy that is not there. TensorFlow's logs come back with verbose=2, or
+channel of this project's progress lines), not their warnings (Keras's "callback
+is slow", TFDS's "variant folder" with no dataset_info.json when it merely looked
+for a prepared copy that is not there). TensorFlow's logs come back with verbose=2, or
 when the user sets `TF_CPP_MIN_LOG_LEVEL` themselves.
 
 Entry points (the trainer, the tools) call `start_tensorflow()` once, before
@@ -22,21 +22,26 @@ import tempfile
 
 from absl import logging as absl_logging
 
-import kdticket_tf
+from kdticket_tf import environment
 
 _LIBRARY_DIRS = tuple(os.sep + name + os.sep
-                      for name in ("tensorflow", "tensorflow_datasets"))
+                      for name in ("tensorflow", "tensorflow_datasets",
+                                   "tf_keras"))
 _MISSING_VARIANT = re.compile(r"Variant folder (.+) has no dataset_info\.json")
 
 
 class _DropTensorFlowInfo(logging.Filter):
-  """Drops TensorFlow's and TFDS's records below WARNING, and TFDS's warning
-  about a prepared-dataset folder that does not exist."""
+  """Drops TensorFlow's, Keras's and TFDS's records below `level`, and TFDS's
+  warning about a prepared-dataset folder that does not exist."""
+
+  def __init__(self, level=logging.WARNING):
+    super().__init__()
+    self._level = level
 
   def filter(self, record):
     if not any(d in record.pathname for d in _LIBRARY_DIRS):
       return True
-    if record.levelno < logging.WARNING:
+    if record.levelno < self._level:
       return False
     missing = _MISSING_VARIANT.fullmatch(record.getMessage())
     return not (missing and not os.path.exists(missing.group(1)))
@@ -52,14 +57,18 @@ class _PlainLines(logging.Formatter):
     return message
 
 
-def quiet_tensorflow_info():
-  """Hides TensorFlow's INFO logs; warnings, errors and other logs stay."""
-  logging.getLogger("tensorflow").setLevel(logging.WARNING)
-  absl_logging.get_absl_handler().addFilter(_DropTensorFlowInfo())
+def quiet_tensorflow_info(level=logging.WARNING):
+  """Hides TensorFlow's logs below `level` (INFO by default); others stay."""
+  logging.getLogger("tensorflow").setLevel(level)
+  absl_logging.get_absl_handler().addFilter(_DropTensorFlowInfo(level))
 
 
 def plain_lines():
-  """Prints log lines without absl's prefix (level, time, thread, file:line)."""
+  """Prints log lines without absl's prefix (level, time, thread, file:line).
+
+  Also in a process that absl's `app.run` did not start (a worker).
+  """
+  absl_logging.use_absl_handler()
   absl_logging.get_absl_handler().setFormatter(_PlainLines())
 
 
@@ -89,7 +98,7 @@ def _native_stderr_held():
 
 def tensorflow_logs_wanted(verbose):
   """True when TensorFlow's own logs should be shown."""
-  return verbose >= 2 or kdticket_tf.TF_LOG_LEVEL_GIVEN
+  return verbose >= 2 or environment.TF_LOG_LEVEL_GIVEN
 
 
 def start_tensorflow(verbose=1):
@@ -110,5 +119,7 @@ def start_tensorflow(verbose=1):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
     tf.config.list_physical_devices()  # where CUDA says it found no driver
-  quiet_tensorflow_info()
+  # Their warnings too ("callback is slow", "variant folder has no
+  # dataset_info.json"): what matters reaches the user as an error.
+  quiet_tensorflow_info(logging.ERROR)
   return tf

@@ -6,15 +6,15 @@ level 0. The files are rewritten atomically each time a level finishes.
 
 import csv
 import io
-import os
 
 from kdticket_tf import artifacts
+from kdticket_tf import layout as layout_lib
 
 COLUMNS = ("recipe", "level", "sparsity", "weights_remaining", "test_accuracy",
            "validation_accuracy", "best_validation_epoch",
            "test_accuracy_at_best_validation", "train_loss", "epochs",
            "constant_lr", "seconds", "status")
-DENSE = "dense"
+DENSE = layout_lib.DENSE
 
 
 def selected_on_validation(history):
@@ -144,12 +144,12 @@ def seeds_to_markdown(summary, recipe_order=()):
                         f"({row['n']})"))
 
 
-def write(workdir, rows, recipe_order=()):
-  """Writes `results.json`, `results.csv` and `results.md` in `workdir`."""
+def write(layout, rows, recipe_order=()):
+  """Writes `results.json`, `results.csv` and `results.md` of a `Layout`."""
   rows = sort_rows(rows, recipe_order)
-  artifacts.write_json(os.path.join(workdir, "results.json"), rows)
-  artifacts.write_text(os.path.join(workdir, "results.csv"), to_csv(rows))
-  artifacts.write_text(os.path.join(workdir, "results.md"),
+  artifacts.write_json(layout.results("json"), rows)
+  artifacts.write_text(layout.results("csv"), to_csv(rows))
+  artifacts.write_text(layout.results("md"),
                        "Test accuracy (%) by level and recipe.\n\n" +
                        to_markdown(rows, recipe_order))
   return rows

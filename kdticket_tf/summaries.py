@@ -16,15 +16,13 @@
 """
 
 import json
-import os
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 from tensorboard.plugins.hparams import api as hparams_api
 
-TENSORBOARD_DIR = "tensorboard"
-SUMMARY_RUN = "summary"
+from kdticket_tf import layout as layout_lib
+
 METRICS = ("test_accuracy", "test_accuracy_at_best_validation", "sparsity")
 # Settings shown as HParams columns beside recipe and level.
 _HPARAM_SETTINGS = (
@@ -33,18 +31,10 @@ _HPARAM_SETTINGS = (
     ("pruning", "rewind_step"), ("distill", "alpha"), ("distill", "temperature"))
 
 
-def run_dir(workdir, recipe, level):
-  """Returns the TensorBoard run folder of a stage."""
-  if level == 0:
-    return os.path.join(workdir, TENSORBOARD_DIR, "dense")
-  return os.path.join(workdir, TENSORBOARD_DIR, recipe, f"level_{level:02d}")
-
-
-def epoch_callback(workdir, recipe, level):
+def epoch_callback(run_dir):
   """Returns the Keras `TensorBoard` callback of a stage (per-epoch scalars)."""
   return keras.callbacks.TensorBoard(
-      log_dir=run_dir(workdir, recipe, level), update_freq="epoch",
-      write_graph=False, profile_batch=0)
+      log_dir=run_dir, update_freq="epoch", write_graph=False, profile_batch=0)
 
 
 def hparams_of(config_dict, recipe, level):
@@ -57,9 +47,9 @@ def hparams_of(config_dict, recipe, level):
   return values
 
 
-def write_experiment(workdir, config_dict, recipes):
+def write_experiment(layout, config_dict, recipes):
   """Writes the HParams experiment (columns and metrics) and the config text."""
-  folder = os.path.join(workdir, TENSORBOARD_DIR)
+  folder = layout.tensorboard
   columns = [hparams_api.HParam("recipe", hparams_api.Discrete(
       ["dense"] + list(recipes))), hparams_api.HParam("level")]
   columns += [hparams_api.HParam(key) for key in hparams_of(config_dict, "", 0)
@@ -67,32 +57,30 @@ def write_experiment(workdir, config_dict, recipes):
   metrics = [hparams_api.Metric(f"hparams/{m}", display_name=m) for m in METRICS]
   with tf.summary.create_file_writer(folder).as_default():
     hparams_api.hparams_config(hparams=columns, metrics=metrics)
-  with tf.summary.create_file_writer(
-      os.path.join(folder, SUMMARY_RUN)).as_default():
+  with tf.summary.create_file_writer(layout.summary_run).as_default():
     tf.summary.text("config", "```\n" + json.dumps(config_dict, indent=2) +
                     "\n```", step=0)
 
 
-def write_stage(workdir, config_dict, row, layers=None):
+def write_stage(layout, config_dict, row, layers=None):
   """Writes a finished stage's HParams session and its points in `summary`.
 
   Args:
-    workdir: The workdir.
+    layout: The workdir's `Layout`.
     config_dict: The run's configuration as a dict.
     row: The stage's result row.
     layers: `{layer: {"sparsity", "threshold"}}` of a pruned level.
   """
   recipe, level = row["recipe"], row["level"]
-  with tf.summary.create_file_writer(
-      run_dir(workdir, recipe, level)).as_default():
+  with tf.summary.create_file_writer(layout.tensorboard_run(
+      layout_lib.StageKey(recipe, level))).as_default():
     hparams_api.hparams(hparams_of(config_dict, recipe, level),
                         trial_id=f"{recipe}/level_{level:02d}")
     for metric in METRICS:
       if row.get(metric) is not None:
         tf.summary.scalar(f"hparams/{metric}", row[metric], step=0)
   recipes = [recipe] if level else config_dict.get("recipes", [])
-  with tf.summary.create_file_writer(
-      os.path.join(workdir, TENSORBOARD_DIR, SUMMARY_RUN)).as_default():
+  with tf.summary.create_file_writer(layout.summary_run).as_default():
     for name in recipes:  # the dense run is level 0 of every recipe's curve
       if row.get("test_accuracy") is not None:
         tf.summary.scalar(f"lottery/{name}/test_accuracy",
@@ -109,9 +97,3 @@ def write_stage(workdir, config_dict, row, layers=None):
       if values.get("threshold") is not None:
         tf.summary.scalar(f"threshold/{recipe}/{layer}", values["threshold"],
                           step=level)
-
-
-def pruning_threshold(ranked_weights, mask):
-  """Returns the largest pruned magnitude of a layer (0 when nothing is pruned)."""
-  pruned = np.abs(np.asarray(ranked_weights))[np.asarray(mask) == 0]
-  return float(pruned.max()) if pruned.size else 0.0

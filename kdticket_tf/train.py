@@ -111,6 +111,25 @@ flags.DEFINE_enum("strategy", "auto",
 flags.DEFINE_integer("virtual_cpus", 0,
                      "Split the host CPU into N logical devices (testing the "
                      "mirrored path without GPUs).")
+# Executor: where the stages of the search run.
+flags.DEFINE_enum("executor", "sequential", ["sequential", "local", "ray"],
+                  "sequential: one stage at a time in this process; local: "
+                  "--workers processes on this machine; ray: Ray tasks (a "
+                  "local Ray, or the cluster of --ray_address).")
+flags.DEFINE_integer("workers", 2, "Worker processes of --executor=local.")
+flags.DEFINE_integer("gpus_per_worker", None,
+                     "GPUs of each local worker (default: the visible GPUs "
+                     "shared out evenly).")
+flags.DEFINE_integer("threads_per_stage", 0,
+                     "TensorFlow threads of each stage in a worker (0: the "
+                     "cores shared out; with --deterministic, what a "
+                     "sequential run uses).")
+flags.DEFINE_float("stage_cpus", 1.0, "CPUs each Ray task asks for.")
+flags.DEFINE_float("stage_gpus", 0.0, "GPUs each Ray task asks for.")
+flags.DEFINE_string("ray_address", "",
+                    "Empty: start a local Ray; auto or host:port: join a "
+                    "running Ray cluster (the workdir on storage every node "
+                    "sees).")
 # Export.
 flags.DEFINE_bool("export", True,
                   "Export each finished level as a servable SavedModel ticket.")
@@ -193,7 +212,12 @@ def config_from_flags():
       export=config_lib.ExportConfig(saved_model=FLAGS.export,
                                      tflite=FLAGS.export_tflite),
       distribute=config_lib.DistributeConfig(strategy=FLAGS.strategy,
-                                             virtual_cpus=FLAGS.virtual_cpus))
+                                             virtual_cpus=FLAGS.virtual_cpus),
+      executor=config_lib.ExecutorConfig(
+          name=FLAGS.executor, workers=FLAGS.workers,
+          gpus_per_worker=FLAGS.gpus_per_worker,
+          threads=FLAGS.threads_per_stage, stage_cpus=FLAGS.stage_cpus,
+          stage_gpus=FLAGS.stage_gpus, ray_address=FLAGS.ray_address))
 
 
 def main(argv):

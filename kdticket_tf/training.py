@@ -40,6 +40,21 @@ class TrainingPlan:
   constant_lr: Optional[float] = None
 
 
+def compile_classifier(model, optimizer, **options):
+  """Compiles a logits model with sparse cross-entropy and accuracy.
+
+  Args:
+    model: The model.
+    optimizer: A fresh optimizer.
+    **options: More `compile` arguments (`jit_compile`, `steps_per_execution`).
+  """
+  model.compile(
+      optimizer=optimizer,
+      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+      metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+      **options)
+
+
 def make_schedule(config, steps_per_epoch, plan):
   """Returns the learning rate (a schedule or a float) of `plan`.
 

@@ -17,14 +17,13 @@ import time
 
 from kdticket_tf import artifacts
 from kdticket_tf import config as config_lib
+from kdticket_tf import layout as layout_lib
 
-LOCK_NAME = ".lock"
-CONFIG_NAME = "config.json"
 # Dotted config paths that do not change any result already in the workdir:
 # verbosity, and extending a search with more levels or more recipes.
 RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes",
                             "train.steps_per_execution"})
-RESULT_NEUTRAL_PREFIXES = ("export.", "distribute.")
+RESULT_NEUTRAL_PREFIXES = ("export.", "distribute.", "executor.")
 
 
 class WorkdirInUseError(RuntimeError):
@@ -57,7 +56,7 @@ class WorkdirLock:
   """An exclusive lock file in the workdir, released on exit (or taken over)."""
 
   def __init__(self, workdir):
-    self.path = os.path.join(workdir, LOCK_NAME)
+    self.path = layout_lib.Layout(workdir).lock
     self._held = False
 
   def acquire(self):
@@ -158,7 +157,7 @@ def check_config(workdir, config_dict):
   Raises:
     ConfigMismatchError: listing every differing setting.
   """
-  path = os.path.join(workdir, CONFIG_NAME)
+  path = layout_lib.Layout(workdir).config
   if not os.path.exists(path):
     return None
   recorded = artifacts.read_json(path)

@@ -28,7 +28,7 @@ class ValidationTest(tf.test.TestCase, parameterized.TestCase):
        "prune_fraction=0.0"),
       ("fraction_one", lambda: config.PruningConfig(fraction=1.0),
        "prune_fraction=1.0"),
-      ("levels", lambda: config.PruningConfig(levels=0), "levels=0"),
+      ("levels", lambda: config.PruningConfig(levels=-1), "levels=-1"),
       ("scope", lambda: config.PruningConfig(scope="row"), "prune_scope='row'"),
       ("targets_order", lambda: config.PruningConfig(
           schedule="oneshot", target_sparsities=(0.5, 0.4)), "increasing"),

@@ -13,6 +13,7 @@ from absl.testing import parameterized
 from kdticket_tf import config
 from kdticket_tf import data
 from kdticket_tf.data import idx
+from kdticket_tf.data import catalog
 from kdticket_tf.data import pipeline
 from kdticket_tf.data import synthetic
 from kdticket_tf.data import tfds_sources
@@ -153,7 +154,7 @@ class IdxTest(tf.test.TestCase):
     os.makedirs(empty, exist_ok=True)
     home = os.path.join(self.get_temp_dir(), "home")
     with mock.patch.dict(os.environ, {"HOME": home}):
-      with self.assertRaisesRegex(tfds_sources.DataNotFoundError,
+      with self.assertRaisesRegex(catalog.DataNotFoundError,
                                   "mnist.*" + empty):
         data.load(config.DataConfig(dataset="mnist", data_dir=empty))
 
@@ -161,7 +162,7 @@ class IdxTest(tf.test.TestCase):
     empty = os.path.join(self.get_temp_dir(), "no_fashion")
     os.makedirs(empty, exist_ok=True)
     with mock.patch.object(idx, "candidate_folders", return_value=["/nowhere"]):
-      with self.assertRaisesRegex(tfds_sources.DataNotFoundError,
+      with self.assertRaisesRegex(catalog.DataNotFoundError,
                                   "dataset-fashion-mnist"):
         data.load(config.DataConfig(dataset="fashion_mnist", data_dir=empty))
 

@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -11,12 +12,14 @@ import tf_keras as keras
 from absl.testing import parameterized
 
 from kdticket_tf import distill
+from kdticket_tf import layout
 from kdticket_tf import lottery
 from kdticket_tf import recipes
 from kdticket_tf import training
 from kdticket_tf.data import pipeline
 from kdticket_tf.data import synthetic
 from kdticket_tf.pruning import wrapper
+from tests import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STUDENT = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, 3.0]], np.float32)
@@ -242,7 +245,7 @@ class LoadTeacherTest(tf.test.TestCase):
     return _mlp(5, "teacher")
 
   def test_npz_keras_weights_and_savedmodel(self):
-    from kdticket_tf.pruning import weights as weights_lib  # pylint: disable=g-import-not-at-top
+    from kdticket_tf import weights as weights_lib  # pylint: disable=g-import-not-at-top
     teacher = self._teacher()
     inputs = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     expected = teacher(inputs)
@@ -274,34 +277,28 @@ class KdRecipeTest(tf.test.TestCase):
                      (rewind.start, rewind.schedule_start))
 
   def test_kd_rewind_starts_from_theta_k_with_the_schedule_offset(self):
-    # pylint: disable=g-import-not-at-top,protected-access
-    from tests import lottery_test
-    cfg = lottery_test.tiny_config(("rewind", "kd_rewind"), levels=1,
-                                   rewind="5it")
+    cfg = testing.tiny_config(("rewind", "kd_rewind"), levels=1, rewind="5it")
     workdir = os.path.join(self.get_temp_dir(), "kd_rewind")
-    search = lottery.Lottery(lottery_test.model_fn, lottery_test.tiny_data(),
-                             cfg, workdir)
-    self.assertEqual(search._plan(recipes.get("kd_rewind")),
+    search = lottery.Lottery(testing.model_fn, testing.tiny_data(), cfg,
+                             workdir)
+    self.assertEqual(search.runner.rewind.plan(recipes.get("kd_rewind")),
                      training.TrainingPlan(steps=11, schedule_offset=5,
                                            data_offset=5))
-    search.run_dense()
+    search.runner.run(layout.DENSE_KEY)
     starts = []
     for name in ("rewind", "kd_rewind"):
-      base = lottery_test.model_fn()
-      search._start_weights(recipes.get(name), 1, base)
+      base = testing.model_fn()
+      search.runner.start_weights(recipes.get(name), 1, base)
       starts.append(base.get_weights())
     for a, b in zip(*starts):
       self.assertAllEqual(a, b)
 
   def test_one_dense_run_teaches_every_kd_recipe(self):
-    # pylint: disable=g-import-not-at-top
-    from tests import lottery_test
-    from unittest import mock
-    cfg = lottery_test.tiny_config(("lt", "kd", "kd_rewind", "kd_lr_rewind"),
-                                   levels=1)
+    cfg = testing.tiny_config(("lt", "kd", "kd_rewind", "kd_lr_rewind"),
+                              levels=1)
     workdir = os.path.join(self.get_temp_dir(), "kd_all")
-    search = lottery.Lottery(lottery_test.model_fn, lottery_test.tiny_data(),
-                             cfg, workdir)
+    search = lottery.Lottery(testing.model_fn, testing.tiny_data(), cfg,
+                             workdir)
     with mock.patch.object(distill, "load_teacher",
                            wraps=distill.load_teacher) as load:
       rows = search.run()

@@ -11,6 +11,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdticket_tf import distribute
+from kdticket_tf import layout
 from kdticket_tf.pruning import masks as masks_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -51,9 +52,26 @@ class StrategyUnitTest(tf.test.TestCase):
       with mock.patch.dict(os.environ, {"TF_CONFIG": config}):
         strategy = mock.Mock(spec=tf.distribute.MultiWorkerMirroredStrategy)
         self.assertEqual(distribute.is_chief(strategy), chief)
-        self.assertEqual(distribute.worker_dir("/w"),
+        self.assertEqual(layout.Layout("/w").worker(*distribute.task()).workdir,
                          f"/w/workers/worker_{index}")
     self.assertTrue(distribute.is_chief(tf.distribute.get_strategy()))
+
+  def test_local_workers_get_their_own_gpus_and_threads(self):
+    with mock.patch.object(tf.config, "list_physical_devices",
+                           return_value=["gpu"] * 4), \
+         mock.patch.dict(os.environ, {"CUDA_VISIBLE_DEVICES": "2,3,5,7"}):
+      environments = distribute.worker_environments(2, threads=4)
+      self.assertEqual([e["CUDA_VISIBLE_DEVICES"] for e in environments],
+                       ["2,3", "5,7"])
+      self.assertEqual(environments[0]["TF_NUM_INTRAOP_THREADS"], "4")
+      self.assertEqual([e["CUDA_VISIBLE_DEVICES"] for e in
+                        distribute.worker_environments(4, 1)],
+                       ["2", "3", "5", "7"])
+      with self.assertRaisesRegex(ValueError, "needs 6 GPUs, but 4"):
+        distribute.worker_environments(3, 2)
+    with mock.patch.object(tf.config, "list_physical_devices",
+                           return_value=[]):
+      self.assertEqual(distribute.worker_environments(2), [{}, {}])
 
   def test_unknown_strategy(self):
     with self.assertRaisesRegex(ValueError, "strategy='tpu'"):

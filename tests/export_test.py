@@ -10,12 +10,13 @@ import textwrap
 import numpy as np
 import tensorflow as tf
 
-from kdticket_tf import config
 from kdticket_tf import export
+from kdticket_tf import layout
 from kdticket_tf import lottery
 from kdticket_tf import serving
-from kdticket_tf.pruning import weights as weights_lib
+from kdticket_tf import weights as weights_lib
 from kdticket_tf.pruning import wrapper
+from tests import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -27,20 +28,14 @@ class ExportTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.workdir = tempfile.mkdtemp(prefix="kdticket_export_")
-    cfg = config.LotteryConfig(
-        recipes=("lt",),
-        data=config.DataConfig(dataset="synthetic", synthetic_examples=512,
-                               batch_size=64),
-        train=config.TrainConfig(duration=config.Duration(2, "ep"),
-                                 learning_rate=0.05, verbose=0),
-        pruning=config.PruningConfig(levels=2, fraction=0.5))
-    cls.search = lottery.prepare(cfg, cls.workdir)
+    cls.search = lottery.prepare(testing.synthetic_config(export=True),
+                                 cls.workdir)
     cls.search.run()
-    cls.ticket_dir = export.serving_path(cls.workdir, "lt", 2)
+    cls.ticket_dir = cls.search.layout.serving_path(layout.StageKey("lt", 2))
     # The model in training: wrapped, masks set, the level's final weights.
     base = cls.search.model_fn()
     wrapped = wrapper.wrap_model(base)
-    folder = lottery.level_dir(cls.workdir, "lt", 2)
+    folder = cls.search.layout.stage_dir(layout.StageKey("lt", 2))
     weights_lib.load_model_weights(os.path.join(folder, "final.weights.npz"),
                                    base)
     wrapper.set_masks(wrapped, weights_lib.load_arrays(

@@ -13,53 +13,26 @@ from absl.testing import parameterized
 import kdticket_tf
 from kdticket_tf import config
 from kdticket_tf import data
+from kdticket_tf import layout
 from kdticket_tf import lottery
 from kdticket_tf import recipes
 from kdticket_tf import training
+from kdticket_tf.pruning import level_masks
 from kdticket_tf.pruning import masks as masks_lib
-from kdticket_tf.pruning import weights as weights_lib
+from kdticket_tf import weights as weights_lib
 from kdticket_tf.pruning import wrapper
+from tests import testing
 
-SHAPE = (12,)
-
-
-def model_fn():
-  inputs = keras.Input(SHAPE, name="x")
-  x = keras.layers.Dense(32, activation="relu", name="fc1")(inputs)
-  x = keras.layers.Dense(16, activation="relu", name="fc2")(x)
-  return keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
-
-
-def tiny_data(batch_size=32):
-  return data.load(config.DataConfig(
-      dataset="synthetic", synthetic_shape=SHAPE, synthetic_classes=4,
-      synthetic_examples=256, batch_size=batch_size, eval_batch_size=64))
+model_fn = testing.model_fn
+tiny_data = testing.tiny_data
+tiny_config = testing.tiny_config
+prunable_positions = testing.prunable_positions
+_prunable_arrays = testing.prunable_arrays
+DENSE_KEY = layout.DENSE_KEY
 
 
-def tiny_config(recipe_names=("lt",), schedule="iterative", levels=2,
-                rewind="3it", epochs=2, lr_schedule="constant", milestones=()):
-  return config.LotteryConfig(
-      recipes=tuple(recipe_names),
-      train=config.TrainConfig(
-          duration=config.Duration(epochs, "ep"), learning_rate=0.05,
-          lr_schedule=lr_schedule, milestones=milestones, verbose=0,
-          weight_decay=1e-4),
-      pruning=config.PruningConfig(schedule=schedule, fraction=0.2,
-                                   levels=levels,
-                                   rewind_step=config.Duration.parse(rewind)),
-      export=config.ExportConfig(saved_model=False))  # export_test covers it
-
-
-def _prunable_arrays(path):
-  """Returns the prunable kernels of a weights file of `model_fn`."""
-  arrays = weights_lib.load_arrays(path)
-  return [arrays[p] for p in prunable_positions(model_fn())]
-
-
-def prunable_positions(base):
-  wrapped = wrapper.wrap_model(base)
-  ids = [id(w) for w in base.weights]
-  return [ids.index(id(w)) for _, w, _ in wrapper.prunable_variables(wrapped)]
+def level_dir(workdir, recipe, level):
+  return layout.Layout(workdir).stage_dir(layout.StageKey(recipe, level))
 
 
 class LotteryTest(tf.test.TestCase, parameterized.TestCase):
@@ -80,7 +53,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     positions = prunable_positions(base)
     for row in rows[1:]:
       self.assertNear(row["sparsity"], 1 - 0.8**row["level"], 0.005)
-      folder = lottery.level_dir(workdir, row["recipe"], row["level"])
+      folder = level_dir(workdir, row["recipe"], row["level"])
       masks = weights_lib.load_arrays(os.path.join(folder, "masks.npz"))
       final = weights_lib.load_arrays(os.path.join(folder, "final.weights.npz"))
       for mask, position in zip(masks, positions):
@@ -94,9 +67,9 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     search, workdir = self._run(tiny_config(("lt",), "iterative", levels=2))
     search.run()
     level1 = weights_lib.load_arrays(
-        os.path.join(lottery.level_dir(workdir, "lt", 1), "masks.npz"))
+        os.path.join(level_dir(workdir, "lt", 1), "masks.npz"))
     level2 = weights_lib.load_arrays(
-        os.path.join(lottery.level_dir(workdir, "lt", 2), "masks.npz"))
+        os.path.join(level_dir(workdir, "lt", 2), "masks.npz"))
     for a, b in zip(level1, level2):
       self.assertTrue(np.all(b <= a))
     # Level 2 of IMP ranks level 1's retrained weights, not θT.
@@ -115,7 +88,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
       expected = masks_lib.target_masks(dense, 1 - 0.8**level)
       for recipe in ("lt", "lr_rewind"):
         found = weights_lib.load_arrays(os.path.join(
-            lottery.level_dir(workdir, recipe, level), "masks.npz"))
+            level_dir(workdir, recipe, level), "masks.npz"))
         for e, f in zip(expected, found):
           self.assertAllEqual(e, f)
 
@@ -136,7 +109,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     theta_t = _prunable_arrays(os.path.join(workdir, "dense",
                                             "final.weights.npz"))
     level1 = _prunable_arrays(os.path.join(
-        lottery.level_dir(workdir, "lr_rewind", 1), "final.weights.npz"))
+        level_dir(workdir, "lr_rewind", 1), "final.weights.npz"))
     expected_masks = masks_lib.target_masks(theta_t, 1 - 0.8**2)
     for (weight, mask), dense, expected, previous in zip(
         starts["level_02"], theta_t, expected_masks, level1):
@@ -147,7 +120,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
   def test_rewind_point_is_the_weights_after_k_steps(self):
     search, workdir = self._run(tiny_config(("rewind",), levels=1,
                                             rewind="3it"))
-    search.run_dense()
+    search.runner.run(DENSE_KEY)
     # Train the same init for exactly 3 steps, independently.
     keras.utils.set_random_seed(0)
     base = model_fn()
@@ -157,7 +130,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     training.train(base, tiny_data(), search.config.train,
                    training.TrainingPlan(steps=3),
                    os.path.join(self.get_temp_dir(), "three_steps"),
-                   lottery.compile_classifier)
+                   training.compile_classifier)
     saved = weights_lib.load_arrays(
         os.path.join(workdir, "dense", "rewind.weights.npz"))
     for expected, actual in zip(base.get_weights(), saved):
@@ -165,12 +138,13 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_rewinding_restores_theta_k_bit_for_bit_on_surviving_weights(self):
     search, workdir = self._run(tiny_config(("rewind",), levels=1))
-    search.run_dense()
+    search.runner.run(DENSE_KEY)
     recipe = recipes.get("rewind")
     base = model_fn()
     wrapped = wrapper.wrap_model(base)
-    masks = search.compute_masks(recipe, 1, base, wrapped)
-    search._start_weights(recipe, 1, base)  # pylint: disable=protected-access
+    masks = level_masks.LevelMasks(search.config, search.layout).masks(
+        recipe, 1, base, wrapped)
+    search.runner.start_weights(recipe, 1, base)
     wrapper.set_masks(wrapped, masks)
     theta_k = weights_lib.load_arrays(
         os.path.join(workdir, "dense", "rewind.weights.npz"))
@@ -188,13 +162,13 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     cfg = tiny_config(("lt", "rewind"), levels=1, rewind="1ep", epochs=3,
                       lr_schedule="step", milestones=(config.Duration(2, "ep"),))
     search, workdir = self._run(cfg)
-    self.assertEqual(search._plan(recipes.get("rewind")),  # pylint: disable=protected-access
+    self.assertEqual(search.runner.rewind.plan(recipes.get("rewind")),
                      training.TrainingPlan(steps=16, schedule_offset=8,
                                            data_offset=8))
     search.run()
 
     def learning_rates(recipe):
-      with open(os.path.join(lottery.level_dir(workdir, recipe, 1),
+      with open(os.path.join(level_dir(workdir, recipe, 1),
                              "metrics.json")) as stream:
         return [e["learning_rate"] for e in json.load(stream)["history"]]
     self.assertAllClose(learning_rates("lt"), [0.05, 0.05, 0.005])
@@ -204,7 +178,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     cfg = tiny_config(("lt",), levels=2)
     search, workdir = self._run(cfg)
     first = search.run()
-    final = os.path.join(lottery.level_dir(workdir, "lt", 2),
+    final = os.path.join(level_dir(workdir, "lt", 2),
                          "final.weights.npz")
     stamp = os.stat(final).st_mtime_ns
     with mock.patch.object(training, "train") as train:
@@ -219,7 +193,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     cfg = tiny_config(("lt",), levels=1, epochs=3)
     search, workdir = self._run(cfg)
     original = training.CheckpointEachEpoch.on_epoch_end
-    level_folder = lottery.level_dir(workdir, "lt", 1)
+    level_folder = level_dir(workdir, "lt", 1)
 
     def crash_after_first_epoch_of_level_one(callback, epoch, logs=None):
       original(callback, epoch, logs)
@@ -257,7 +231,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
 
     def masks(recipe, level):
       return weights_lib.load_arrays(
-          os.path.join(lottery.level_dir(workdir, recipe, level), "masks.npz"))
+          os.path.join(level_dir(workdir, recipe, level), "masks.npz"))
     for level in (1, 2):
       lt, random, reinit = (masks(r, level) for r in
                             ("lt", "random_prune", "random_reinit"))
@@ -268,7 +242,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_the_row_reports_the_test_accuracy_chosen_on_validation(self):
     data_with_validation = data.load(config.DataConfig(
-        dataset="synthetic", synthetic_shape=SHAPE, synthetic_classes=4,
+        dataset="synthetic", synthetic_shape=testing.SHAPE, synthetic_classes=4,
         synthetic_examples=320, validation_size=64, batch_size=32,
         eval_batch_size=64))
     workdir = os.path.join(self.get_temp_dir(), "validation")
@@ -276,7 +250,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
                            tiny_config(("lt",), levels=1, epochs=4),
                            workdir).run()
     for row in rows:
-      with open(os.path.join(lottery.level_dir(workdir, row["recipe"],
+      with open(os.path.join(level_dir(workdir, row["recipe"],
                                                row["level"]),
                              "metrics.json")) as stream:
         history = json.load(stream)["history"]
@@ -298,7 +272,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
 
     def learning_rates(recipe, level):
-      with open(os.path.join(lottery.level_dir(workdir, recipe, level),
+      with open(os.path.join(level_dir(workdir, recipe, level),
                              "metrics.json")) as stream:
         return [e["learning_rate"] for e in json.load(stream)["history"]]
     expected = 0.05 * 0.1 if rate is None else rate  # after the milestone
@@ -314,7 +288,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     search.run()
     for level, (hidden, output) in ((1, (0.2, 0.1)), (2, (0.36, 0.19))):
       masks = weights_lib.load_arrays(
-          os.path.join(lottery.level_dir(workdir, "lt", level), "masks.npz"))
+          os.path.join(level_dir(workdir, "lt", level), "masks.npz"))
       sparsities = masks_lib.layer_sparsities(masks)
       self.assertAllClose(sparsities, [hidden, hidden, output], atol=0.02)
 
@@ -369,7 +343,7 @@ class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
     training.train(base, tiny_data(), cfg.train,
                    training.TrainingPlan(steps=steps),
                    os.path.join(self.get_temp_dir(), f"steps_{rewind}"),
-                   lottery.compile_classifier)
+                   training.compile_classifier)
     saved = weights_lib.load_arrays(
         os.path.join(workdir, "dense", "rewind.weights.npz"))
     for expected, actual in zip(base.get_weights(), saved):
@@ -419,7 +393,7 @@ class FindTicketsTest(tf.test.TestCase):
         ("teacher", dict(
             recipes=("kd",),
             distill=kdticket_tf.DistillConfig(teacher="/no/teacher.npz"))),
-        ("layer_prune_fractions", dict(pruning=kdticket_tf.PruningConfig(
+        ("layer_fractions", dict(pruning=kdticket_tf.PruningConfig(
             scope="layerwise", layer_fractions=(("output", 0.1),)))),
     )
     for message, settings in cases:

@@ -163,11 +163,15 @@ class LockTest(tf.test.TestCase):
 class NonFiniteLossTest(tf.test.TestCase):
 
   def test_diverging_level_is_recorded_as_failed_and_the_rest_kept(self):
+    # On two local workers: the lt lineage goes on beside the failed one.
     workdir = os.path.join(self.get_temp_dir(), "diverge")
     result = _run(workdir, "--epochs=2", "--recipes=lt,finetune",
-                  "--finetune_lr=1e30")
+                  "--finetune_lr=1e30", "--executor=local", "--workers=2")
     self.assertNotEqual(result.returncode, 0)
-    self.assertIn("finetune level 1", result.stderr)
+    self.assertIn("finetune level 1: The training loss became non-finite",
+                  result.stderr)
+    self.assertIn("skipped because they need them: finetune level 2",
+                  result.stderr)
     self.assertNotIn("Traceback", result.stderr)
     rows = {(r["recipe"], r["level"]): r for r in _rows(workdir)}
     self.assertEqual(set(rows), {("dense", 0), ("lt", 1), ("lt", 2),

@@ -7,6 +7,7 @@ import os
 import tensorflow as tf
 
 from kdticket_tf import artifacts
+from kdticket_tf import layout
 from kdticket_tf import results
 
 ROWS = [
@@ -55,7 +56,7 @@ class ResultsTest(tf.test.TestCase):
 
   def test_write_produces_json_csv_and_markdown(self):
     workdir = self.get_temp_dir()
-    results.write(workdir, ROWS, ("lt", "rewind", "kd"))
+    results.write(layout.Layout(workdir), ROWS, ("lt", "rewind", "kd"))
     self.assertLen(artifacts.read_json(os.path.join(workdir, "results.json")), 4)
     with open(os.path.join(workdir, "results.csv")) as stream:
       rows = list(csv.DictReader(io.StringIO(stream.read())))

@@ -14,9 +14,9 @@ import urllib.request
 import tensorflow as tf
 
 from kdticket_tf import artifacts
-from kdticket_tf import config
+from kdticket_tf import layout
 from kdticket_tf import lottery
-from kdticket_tf import summaries
+from tests import testing
 
 BIN = os.path.dirname(sys.executable)
 
@@ -33,21 +33,13 @@ class TensorBoardTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.workdir = tempfile.mkdtemp(prefix="kdticket_tensorboard_")
-    cfg = config.LotteryConfig(
-        recipes=("lt", "rewind"),
-        data=config.DataConfig(dataset="synthetic", synthetic_examples=512,
-                               batch_size=64),
-        train=config.TrainConfig(duration=config.Duration(2, "ep"),
-                                 learning_rate=0.05, verbose=0),
-        pruning=config.PruningConfig(levels=2, rewind_step=config.Duration(
-            1, "ep")),
-        export=config.ExportConfig(saved_model=False))
+    cfg = testing.synthetic_config(("lt", "rewind"), fraction=0.2)
     cls.config = cfg
     cls.rows = lottery.prepare(cfg, cls.workdir).run()
     cls.port = _free_port()
     cls.server = subprocess.Popen(
         [os.path.join(BIN, "tensorboard"),
-         f"--logdir={os.path.join(cls.workdir, summaries.TENSORBOARD_DIR)}",
+         f"--logdir={layout.Layout(cls.workdir).tensorboard}",
          "--host=127.0.0.1", f"--port={cls.port}", "--load_fast=false",
          "--reload_interval=1"], stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL)
@@ -101,7 +93,7 @@ class TensorBoardTest(tf.test.TestCase):
     tags = self._get("/data/plugin/scalars/tags")["summary"]
     for level in (1, 2):
       metrics = artifacts.read_json(os.path.join(
-          lottery.level_dir(self.workdir, "lt", level), "metrics.json"))
+          layout.Layout(self.workdir).stage_dir(layout.StageKey("lt", level)), "metrics.json"))
       for layer, values in metrics["layers"].items():
         self.assertIn(f"sparsity/lt/{layer}", tags)
         sparsity = self._scalars("summary", f"sparsity/lt/{layer}")
@@ -136,7 +128,7 @@ class TensorBoardTest(tf.test.TestCase):
   def test_config_text_and_plot_written(self):
     self.assertIn("config", self._get("/data/plugin/text/tags")["summary"])
     self.assertTrue(os.path.exists(os.path.join(self.workdir,
-                                                lottery.PLOT_NAME)))
+                                                "accuracy_vs_sparsity.png")))
 
   def test_resuming_a_finished_run_writes_no_new_event_files(self):
     def event_files():

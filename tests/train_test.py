@@ -14,18 +14,13 @@ from absl.testing import parameterized
 
 from kdticket_tf import models
 from kdticket_tf import train
+from tests import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags")))
 
 
-def run_cli(*args, timeout=600):
-  # As a user runs it: no TF_CPP_MIN_LOG_LEVEL of their own.
-  env = dict(os.environ, PYTHONPATH=ROOT)
-  env.pop("TF_CPP_MIN_LOG_LEVEL", None)
-  return subprocess.run([sys.executable, "-m", "kdticket_tf.train", *args],
-                        cwd=ROOT, env=env, capture_output=True, text=True,
-                        timeout=timeout, check=False)
+run_cli = testing.run_cli
 
 
 class SmokeTest(tf.test.TestCase):

@@ -8,7 +8,6 @@ import tf_keras as keras
 
 from kdticket_tf import config
 from kdticket_tf import data
-from kdticket_tf import lottery
 from kdticket_tf import training
 
 
@@ -30,7 +29,7 @@ class TrainingTest(tf.test.TestCase):
     loaded, model, train_config, folder = _setup(self.get_temp_dir())
     history = training.train(model, loaded, train_config,
                              training.TrainingPlan(steps=10), folder,
-                             lottery.compile_classifier,
+                             training.compile_classifier,
                              evaluate={"test": loaded.test})
     # 4 steps per epoch: 4 + 4 + 2.
     self.assertEqual([h["epoch"] for h in history], [1, 2, 3])
@@ -43,7 +42,7 @@ class TrainingTest(tf.test.TestCase):
     plan = training.TrainingPlan(steps=10)
     with self.assertRaises(KeyboardInterrupt):
       training.train(model, loaded, train_config, plan, folder,
-                     lottery.compile_classifier,
+                     training.compile_classifier,
                      callbacks=[_Interrupt(after_epoch=1)])
     data_files = [os.path.join(folder, "checkpoints", n)
                   for n in os.listdir(os.path.join(folder, "checkpoints"))
@@ -55,7 +54,7 @@ class TrainingTest(tf.test.TestCase):
     with self.assertRaisesRegex(ValueError, "checkpoints/ckpt-1 cannot be "
                                 "restored"):
       training.train(model, loaded, train_config, plan, folder,
-                     lottery.compile_classifier)
+                     training.compile_classifier)
 
   def test_constant_lr_and_offset_schedule(self):
     train_config = config.TrainConfig(lr_schedule="cosine")

@@ -7,6 +7,7 @@ import sys
 
 import tensorflow as tf
 
+from kdticket_tf import layout
 from kdticket_tf import workdir
 
 
@@ -18,7 +19,7 @@ class LockTest(tf.test.TestCase):
       with self.assertRaisesRegex(workdir.WorkdirInUseError,
                                   f"in use by process {os.getpid()}"):
         workdir.WorkdirLock(folder).acquire()
-    self.assertFalse(os.path.exists(os.path.join(folder, workdir.LOCK_NAME)))
+    self.assertFalse(os.path.exists(os.path.join(folder, layout.LOCK)))
 
   def test_lock_of_a_dead_process_is_taken_over(self):
     folder = os.path.join(self.get_temp_dir(), "stale")
@@ -26,7 +27,7 @@ class LockTest(tf.test.TestCase):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     import socket  # pylint: disable=g-import-not-at-top
-    with open(os.path.join(folder, workdir.LOCK_NAME), "w") as stream:
+    with open(os.path.join(folder, layout.LOCK), "w") as stream:
       json.dump({"pid": int(dead.stdout), "host": socket.gethostname()}, stream)
     lock = workdir.WorkdirLock(folder).acquire()
     with open(lock.path) as stream:
@@ -38,7 +39,7 @@ class ConfigCheckTest(tf.test.TestCase):
 
   def _write(self, folder, config):
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, workdir.CONFIG_NAME), "w") as stream:
+    with open(os.path.join(folder, layout.CONFIG), "w") as stream:
       json.dump(config, stream)
 
   def test_result_changing_differences_are_listed(self):
@@ -83,7 +84,7 @@ class ConfigCheckTest(tf.test.TestCase):
     self._write(folder, {"a": 1})
     moved = workdir.replace(folder)
     self.assertFalse(os.path.exists(folder))
-    self.assertTrue(os.path.exists(os.path.join(moved, workdir.CONFIG_NAME)))
+    self.assertTrue(os.path.exists(os.path.join(moved, layout.CONFIG)))
     self.assertIsNone(workdir.replace(os.path.join(self.get_temp_dir(), "none")))
 
 

@@ -138,7 +138,7 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
       kdticket_tf.distill.compile_distiller(model, optimizer(),
                                             **compile_options)
     else:
-      kdticket_tf.lottery.compile_classifier(model, optimizer(),
+      kdticket_tf.training.compile_classifier(model, optimizer(),
                                              **compile_options)
     return model
 

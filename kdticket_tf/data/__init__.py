@@ -1,31 +1,10 @@
-"""Dataset registry: a name -> builder `fn(config, seed) -> LotteryData`."""
+"""Datasets: the registry of datasets, their builders and input pipelines.
 
-import tensorflow as tf
+`load(config, seed)` builds a registered dataset (see `datasets`); `catalog` is
+the registry builders add themselves to; `pipeline` holds the training streams.
+"""
 
-from kdticket_tf import registry
-from kdticket_tf.data import pipeline
-
-_REGISTRY = registry.Registry("dataset")
-register = _REGISTRY.register
-get = _REGISTRY.get
-names = _REGISTRY.names
-
-
-def load(config, seed=0):
-  """Builds the `LotteryData` of `config` (a `DataConfig`).
-
-  Raises:
-    ValueError: for an unknown dataset or a `data_dir` that does not exist.
-  """
-  builder = get(config.dataset)
-  if config.data_dir and not tf.io.gfile.exists(config.data_dir):
-    raise ValueError(
-        f"data_dir={config.data_dir!r} does not exist; give the folder that "
-        "holds the prepared datasets.")
-  return builder(config, seed)
-
-
-# pylint: disable=g-import-not-at-top,wrong-import-position
-from kdticket_tf.data import idx  # registers mnist, fashion_mnist
-from kdticket_tf.data import synthetic  # registers synthetic
-from kdticket_tf.data import tfds_sources  # registers cifar10, cifar100, imagenet2012
+from kdticket_tf.data.datasets import get
+from kdticket_tf.data.datasets import load
+from kdticket_tf.data.datasets import names
+from kdticket_tf.data.datasets import register

@@ -13,9 +13,9 @@ import struct
 
 import numpy as np
 
+from kdticket_tf.data import catalog
 from kdticket_tf.data import pipeline
 from kdticket_tf.data import tfds_sources
-from kdticket_tf import data as registry
 
 _FILES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -73,7 +73,7 @@ def load_idx_arrays(name, data_dir):
   """Returns ((train x, y), (test x, y)) from IDX files or `mnist.npz`.
 
   Raises:
-    tfds_sources.DataNotFoundError: saying where it looked and how to get it.
+    catalog.DataNotFoundError: saying where it looked and how to get it.
   """
   folders = candidate_folders(name, data_dir)
   for folder in folders:
@@ -91,7 +91,7 @@ def load_idx_arrays(name, data_dir):
   hint = ("install Debian's package dataset-fashion-mnist (apt-get install "
           "dataset-fashion-mnist)" if name == "fashion_mnist" else
           "copy the four IDX gz files into --data_dir")
-  raise tfds_sources.DataNotFoundError(
+  raise catalog.DataNotFoundError(
       f"Dataset {name!r} was found neither as a prepared TFDS copy nor as IDX "
       f"files in {', '.join(folders)}; {hint}, or prepare it with TFDS.")
 
@@ -100,7 +100,7 @@ def _build(name):
   def build(config, seed):
     try:
       train, test = tfds_sources.load_arrays(name, config.data_dir)
-    except tfds_sources.DataNotFoundError:
+    except catalog.DataNotFoundError:
       train, test = load_idx_arrays(name, config.data_dir)
     mean, std = _STATS[name]
     return pipeline.from_arrays(name, train, test, config, seed, mean, std,
@@ -108,5 +108,5 @@ def _build(name):
   return build
 
 
-registry.register("mnist")(_build("mnist"))
-registry.register("fashion_mnist")(_build("fashion_mnist"))
+catalog.register("mnist")(_build("mnist"))
+catalog.register("fashion_mnist")(_build("fashion_mnist"))

@@ -7,7 +7,7 @@ throughput benchmarks: no accuracy figure from it means anything.
 
 import numpy as np
 
-from kdticket_tf import data as registry
+from kdticket_tf.data import catalog
 from kdticket_tf.data import pipeline
 
 
@@ -30,7 +30,7 @@ def make_arrays(shape, num_classes, num_examples, seed, prototype_seed=1000):
   return images, labels.astype(np.int64)
 
 
-@registry.register("synthetic")
+@catalog.register("synthetic")
 def build(config, seed):
   """Builds synthetic `LotteryData` from the `synthetic_*` fields of `config`."""
   shape = tuple(config.synthetic_shape)

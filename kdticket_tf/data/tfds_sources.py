@@ -11,7 +11,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kdticket_tf import data as registry
+from kdticket_tf.data import catalog
 from kdticket_tf.data import pipeline
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -22,17 +22,13 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
-class DataNotFoundError(ValueError):
-  """A dataset is not prepared anywhere this package looks."""
-
-
 def _builder(name, data_dir):
   return tfds.builder(name, data_dir=data_dir)
 
 
 def _not_found(name, data_dir):
   where = data_dir or "the TFDS default (~/tensorflow_datasets)"
-  return DataNotFoundError(
+  return catalog.DataNotFoundError(
       f"Dataset {name!r} is not prepared in {where}, and TFDS cannot download "
       f"it here; run `tfds build {name}` on a machine with internet and copy "
       "the folder to --data_dir.")
@@ -75,8 +71,8 @@ def _cifar(name, mean, std):
   return build
 
 
-registry.register("cifar10")(_cifar("cifar10", CIFAR10_MEAN, CIFAR10_STD))
-registry.register("cifar100")(_cifar("cifar100", CIFAR100_MEAN, CIFAR100_STD))
+catalog.register("cifar10")(_cifar("cifar10", CIFAR10_MEAN, CIFAR10_STD))
+catalog.register("cifar100")(_cifar("cifar100", CIFAR100_MEAN, CIFAR100_STD))
 
 
 def _imagenet_train_map(seed, epoch, image_size):
@@ -147,7 +143,7 @@ def imagenet_train_batches(examples, config, seed, epoch, image_size=224):
   return train.batch(config.batch_size, drop_remainder=True)
 
 
-@registry.register("imagenet2012")
+@catalog.register("imagenet2012")
 def build_imagenet(config, seed, image_size=224):
   """ImageNet from TFDS, streamed: random resized crop + flip for training;
   shorter side to 256 and the 224 centre crop for evaluation."""

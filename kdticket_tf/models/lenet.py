@@ -2,10 +2,10 @@
 
 import tf_keras as keras
 
-from kdticket_tf import models as registry
+from kdticket_tf.models import catalog
 
 
-@registry.register("lenet_300_100")
+@catalog.register("lenet_300_100")
 def lenet_300_100(config, input_shape, num_classes):
   """LeNet-300-100: two hidden ReLU layers of 300 and 100 units."""
   del config
@@ -32,21 +32,21 @@ def _conv_net(name, stages, input_shape, num_classes):
   return keras.Model(inputs, logits, name=name)
 
 
-@registry.register("conv2")
+@catalog.register("conv2")
 def conv2(config, input_shape, num_classes):
   """Conv-2: 64-64-pool, then FC 256-256."""
   del config
   return _conv_net("conv2", (64,), input_shape, num_classes)
 
 
-@registry.register("conv4")
+@catalog.register("conv4")
 def conv4(config, input_shape, num_classes):
   """Conv-4: 64-64-pool-128-128-pool, then FC 256-256."""
   del config
   return _conv_net("conv4", (64, 128), input_shape, num_classes)
 
 
-@registry.register("conv6")
+@catalog.register("conv6")
 def conv6(config, input_shape, num_classes):
   """Conv-6: 64-64-pool-128-128-pool-256-256-pool, then FC 256-256."""
   del config

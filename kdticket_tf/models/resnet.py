@@ -8,7 +8,7 @@ reference code's ResNet-56/110 (1x1-3x3-1x1 blocks, expansion 4).
 
 import tf_keras as keras
 
-from kdticket_tf import models as registry
+from kdticket_tf.models import catalog
 
 _BN_MOMENTUM = 0.9
 _BN_EPSILON = 1e-5
@@ -54,7 +54,7 @@ def bottleneck_block(x, filters, stride, name, expansion=4):
   return keras.layers.ReLU(name=name + "_relu3")(y)
 
 
-@registry.register("resnet_cifar")
+@catalog.register("resnet_cifar")
 def resnet_cifar(config, input_shape, num_classes):
   """CIFAR ResNet of `config.depth`, `config.block` blocks, `config.width`."""
   bottleneck = config.block == "bottleneck"
@@ -74,7 +74,7 @@ def resnet_cifar(config, input_shape, num_classes):
   return keras.Model(inputs, logits, name=f"resnet{config.depth}_{kind}")
 
 
-@registry.register("resnet50")
+@catalog.register("resnet50")
 def resnet50(config, input_shape, num_classes):
   """ImageNet ResNet-50 (v1.5: stride on the 3x3 convolution)."""
   del config

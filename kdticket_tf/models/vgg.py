@@ -2,7 +2,7 @@
 
 import tf_keras as keras
 
-from kdticket_tf import models as registry
+from kdticket_tf.models import catalog
 
 _PLANS = {
     "vgg16": (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512,
@@ -32,14 +32,14 @@ def _vgg(name, input_shape, num_classes):
   return keras.Model(inputs, logits, name=name)
 
 
-@registry.register("vgg16")
+@catalog.register("vgg16")
 def vgg16(config, input_shape, num_classes):
   """VGG-16 (CIFAR variant)."""
   del config
   return _vgg("vgg16", input_shape, num_classes)
 
 
-@registry.register("vgg19")
+@catalog.register("vgg19")
 def vgg19(config, input_shape, num_classes):
   """VGG-19 (CIFAR variant)."""
   del config

@@ -1,5 +1,4 @@
-"""Pruning: fixed-mask TF-MOT wrappers, magnitude and random masks, weight files."""
+"""Pruning: fixed-mask TF-MOT wrappers, magnitude and random masks, level masks."""
 
 from kdticket_tf.pruning import masks
-from kdticket_tf.pruning import weights
 from kdticket_tf.pruning import wrapper

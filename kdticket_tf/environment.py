@@ -1,0 +1,14 @@
+"""Settings made in the environment before TensorFlow is first imported.
+
+* `TF_USE_LEGACY_KERAS=1`: TF-MOT 0.8 works only with Keras 2 (`tf_keras`), so
+  `tf.keras` must be `tf_keras`.
+* `TF_CPP_MIN_LOG_LEVEL=2` unless the user set it: TensorFlow's C++ INFO and
+  WARNING lines stay out of a library user's output. `TF_LOG_LEVEL_GIVEN`
+  records whether the user chose a level, which commands then keep.
+"""
+
+import os
+
+TF_LOG_LEVEL_GIVEN = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,148 @@
+"""Every path and file name of a workdir, in one place.
+
+    config.json, flags.txt       the resolved configuration, the flags it ran with
+    model.json                   input shape, classes, normalisation (for exports)
+    results.json / .csv / .md    one row per stage, written by the coordinator
+    accuracy_vs_sparsity.png     the plot of those rows
+    .lock                        the coordinator's lock
+    dense/                       the dense run (level 0)
+      init.weights.npz           θ0
+      rewind.weights.npz         θk, the weights after the rewind step
+      final.weights.npz          θT
+      metrics.json               the row and the per-epoch history
+      checkpoints/ epochs/       resume state, removed once the stage is done
+    <recipe>/level_NN/           one folder per recipe and level
+      masks.npz, thresholds.json the level's masks and pruning thresholds
+      final.weights.npz          the trained ticket (pruned weights exactly 0)
+      metrics.json, checkpoints/, epochs/
+    tensorboard/                 `dense`, `<recipe>/level_NN` (per-epoch runs of
+                                 each stage) and `summary` (the lottery curves)
+    export/serving/<recipe>/<L>/ the servable ticket (TF Serving layout; the dense
+                                 model is `dense/0`)
+    export/tflite/<recipe>_level_NN.tflite
+    workers/<type>_<index>/      a non-chief multi-worker process's own state
+
+A stage is named by a `StageKey`: `dense` (level 0) or a recipe and a level.
+"""
+
+import os
+from typing import NamedTuple
+
+DENSE = "dense"
+CONFIG = "config.json"
+FLAGS = "flags.txt"
+LOCK = ".lock"
+
+
+class StageKey(NamedTuple):
+  """A stage of a search: the dense run, or a recipe at a pruned level."""
+  recipe: str
+  level: int
+
+  def __str__(self):
+    return DENSE if self.level == 0 else f"{self.recipe}/level_{self.level:02d}"
+
+  @classmethod
+  def parse(cls, text):
+    """Returns the key written by `str(key)`."""
+    if text == DENSE:
+      return DENSE_KEY
+    recipe, level = text.rsplit("/level_", 1)
+    return cls(recipe, int(level))
+
+
+DENSE_KEY = StageKey(DENSE, 0)
+
+
+class Layout:
+  """The paths of one workdir."""
+
+  def __init__(self, workdir):
+    self.workdir = workdir
+
+  def _path(self, *parts):
+    return os.path.join(self.workdir, *parts)
+
+  # The run as a whole.
+  @property
+  def config(self):
+    return self._path(CONFIG)
+
+  @property
+  def flags(self):
+    return self._path(FLAGS)
+
+  @property
+  def model_info(self):
+    return self._path("model.json")
+
+  @property
+  def lock(self):
+    return self._path(LOCK)
+
+  def results(self, extension):
+    """`results.json`, `.csv` or `.md`."""
+    return self._path(f"results.{extension}")
+
+  @property
+  def plot(self):
+    return self._path("accuracy_vs_sparsity.png")
+
+  # One stage.
+  def stage_dir(self, key):
+    if key.level == 0:
+      return self._path(DENSE)
+    return self._path(key.recipe, f"level_{key.level:02d}")
+
+  def final_weights(self, key):
+    return os.path.join(self.stage_dir(key), "final.weights.npz")
+
+  def masks(self, key):
+    return os.path.join(self.stage_dir(key), "masks.npz")
+
+  def thresholds(self, key):
+    return os.path.join(self.stage_dir(key), "thresholds.json")
+
+  def metrics(self, key):
+    return os.path.join(self.stage_dir(key), "metrics.json")
+
+  def resume_dirs(self, key):
+    """The folders of an unfinished stage's checkpoints and epoch records."""
+    folder = self.stage_dir(key)
+    return os.path.join(folder, "checkpoints"), os.path.join(folder, "epochs")
+
+  @property
+  def init_weights(self):
+    """θ0, the dense network's initial weights."""
+    return os.path.join(self.stage_dir(DENSE_KEY), "init.weights.npz")
+
+  @property
+  def rewind_weights(self):
+    """θk, the dense network's weights after the rewind step."""
+    return os.path.join(self.stage_dir(DENSE_KEY), "rewind.weights.npz")
+
+  # TensorBoard.
+  @property
+  def tensorboard(self):
+    return self._path("tensorboard")
+
+  def tensorboard_run(self, key):
+    return os.path.join(self.tensorboard, str(key))
+
+  @property
+  def summary_run(self):
+    return os.path.join(self.tensorboard, "summary")
+
+  # Exports.
+  def serving_path(self, key, base_dir=None):
+    """`<base>/<model name>/<version>`: the recipe and the level."""
+    base_dir = base_dir or self._path("export", "serving")
+    return os.path.join(base_dir, key.recipe, str(int(key.level)))
+
+  def tflite(self, key):
+    return self._path("export", "tflite",
+                      f"{key.recipe}_level_{key.level:02d}.tflite")
+
+  def worker(self, task_type, index):
+    """The layout of a non-chief multi-worker process inside this workdir."""
+    return Layout(self._path("workers", f"{task_type or 'worker'}_{index}"))

@@ -1,0 +1,116 @@
+"""What the tests share: a tiny model, tiny data and configs, small runs.
+
+Tests import this module for their setup instead of importing one another.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import tf_keras as keras
+
+import kdticket_tf  # pylint: disable=unused-import  (Keras 2 before TensorFlow)
+from kdticket_tf import config
+from kdticket_tf import data
+from kdticket_tf import layout as layout_lib
+from kdticket_tf import weights as weights_lib
+from kdticket_tf.pruning import wrapper
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHAPE = (12,)
+
+
+def model_fn():
+  """A three-layer MLP on `SHAPE` inputs, four classes."""
+  inputs = keras.Input(SHAPE, name="x")
+  x = keras.layers.Dense(32, activation="relu", name="fc1")(inputs)
+  x = keras.layers.Dense(16, activation="relu", name="fc2")(x)
+  return keras.Model(inputs, keras.layers.Dense(4, name="logits")(x))
+
+
+def tiny_data(batch_size=32, examples=256, validation_size=0):
+  """Synthetic data for `model_fn`: 8 steps per epoch by default."""
+  return data.load(config.DataConfig(
+      dataset="synthetic", synthetic_shape=SHAPE, synthetic_classes=4,
+      synthetic_examples=examples + validation_size,
+      validation_size=validation_size, batch_size=batch_size,
+      eval_batch_size=64))
+
+
+def tiny_config(recipe_names=("lt",), schedule="iterative", levels=2,
+                rewind="3it", epochs=2, lr_schedule="constant", milestones=(),
+                **sections):
+  """A `LotteryConfig` for `model_fn` and `tiny_data`, exports off."""
+  return config.LotteryConfig(
+      recipes=tuple(recipe_names),
+      train=config.TrainConfig(
+          duration=config.Duration(epochs, "ep"), learning_rate=0.05,
+          lr_schedule=lr_schedule, milestones=milestones, verbose=0,
+          weight_decay=1e-4),
+      pruning=config.PruningConfig(schedule=schedule, fraction=0.2,
+                                   levels=levels,
+                                   rewind_step=config.Duration.parse(rewind)),
+      **{"export": config.ExportConfig(saved_model=False), **sections})
+
+
+def synthetic_config(recipes=("lt",), levels=2, export=False, fraction=0.5,
+                     **train):
+  """A `LotteryConfig` of the registered synthetic dataset and LeNet."""
+  return config.LotteryConfig(
+      recipes=tuple(recipes),
+      data=config.DataConfig(dataset="synthetic", synthetic_examples=512,
+                             batch_size=64),
+      train=config.TrainConfig(**{"duration": config.Duration(2, "ep"),
+                                  "learning_rate": 0.05, "verbose": 0,
+                                  **train}),
+      pruning=config.PruningConfig(levels=levels, fraction=fraction,
+                                   rewind_step=config.Duration(1, "ep")),
+      export=config.ExportConfig(saved_model=export))
+
+
+def stage_file(workdir, recipe, level, name):
+  """Returns a file of a stage's folder, e.g. `masks.npz`."""
+  return os.path.join(layout_lib.Layout(workdir).stage_dir(
+      layout_lib.StageKey(recipe, level)), name)
+
+
+def prunable_positions(base):
+  """Positions of the prunable kernels among a base model's weights."""
+  wrapped = wrapper.wrap_model(base)
+  ids = [id(w) for w in base.weights]
+  return [ids.index(id(w)) for _, w, _ in wrapper.prunable_variables(wrapped)]
+
+
+def prunable_arrays(path):
+  """Returns the prunable kernels of a weights file of `model_fn`."""
+  arrays = weights_lib.load_arrays(path)
+  return [arrays[p] for p in prunable_positions(model_fn())]
+
+
+def npz_differences(first, second):
+  """Returns the `.npz` files of two workdirs whose arrays differ (or lack)."""
+  found = []
+  for folder, _, names in os.walk(first):
+    for name in sorted(n for n in names if n.endswith(".npz")):
+      path = os.path.join(folder, name)
+      other = os.path.join(second, os.path.relpath(path, first))
+      if not os.path.exists(other):
+        found.append(f"{other} is missing")
+        continue
+      with np.load(path) as a, np.load(other) as b:
+        if a.files != b.files or not all(np.array_equal(a[k], b[k])
+                                         for k in a.files):
+          found.append(os.path.relpath(path, first))
+  return found
+
+
+def run_cli(*args, timeout=600, **popen):
+  """Runs the trainer as a user does (no TF_CPP_MIN_LOG_LEVEL of theirs)."""
+  env = dict(os.environ, PYTHONPATH=ROOT)
+  env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+  command = [sys.executable, "-m", "kdticket_tf.train", *args]
+  if popen:
+    return subprocess.Popen(command, cwd=ROOT, env=env, **popen)
+  return subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=timeout, check=False)

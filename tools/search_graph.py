@@ -1,0 +1,69 @@
+r"""Prints the stage graph of a flagfile and its wall time on N workers.
+
+    python tools/search_graph.py --flagfile=configs/cifar10_resnet56_kd.flags \
+        --workers=8 --training_hours=1.0 --steps_per_epoch=351
+
+Takes the trainer's flags (a flagfile, and any flag after it). Each stage is
+weighted by its training steps: a full training is `--training_hours`, and a
+rewound one the remaining T - k steps of it (`--steps_per_epoch` converts
+epoch durations). Prints the number of stages, the stages that can run at once
+at each depth of the graph, the longest chain, and the wall time of the search
+one stage at a time and on `--workers` workers (each free worker takes the
+first ready stage, as the executors do). `--describe` also lists what each
+stage reads from which.
+"""
+
+import sys
+
+from absl import app
+from absl import flags
+
+from kdticket_tf import train  # defines the trainer's flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_integer("steps_per_epoch", 1000,
+                     "Training steps per epoch of the dataset (for rewind "
+                     "offsets given in iterations).")
+flags.DEFINE_float("training_hours", 1.0,
+                   "Hours of one full training on one worker.")
+flags.DEFINE_bool("describe", False, "List every stage and what it reads.")
+FLAGS.set_default("workdir", "unused")
+
+
+def _hours(value):
+  return f"{value:.2f} h ({60 * value:.0f} min)"
+
+
+def main(argv):
+  del argv
+  # pylint: disable=g-import-not-at-top
+  from kdticket_tf import graph as graph_lib
+  from kdticket_tf import recipes as recipes_lib
+  try:
+    config = train.config_from_flags()
+  except ValueError as error:
+    print(f"search_graph: error: {error}", file=sys.stderr)
+    return 1
+  total = config.train.total_steps(FLAGS.steps_per_epoch)
+  rewind = config.pruning.rewind_step.to_steps(FLAGS.steps_per_epoch)
+
+  def hours(key):
+    if key.level and recipes_lib.get(key.recipe).schedule_start == "rewind":
+      return FLAGS.training_hours * (total - rewind) / total
+    return FLAGS.training_hours
+
+  graph = graph_lib.build(config)
+  if FLAGS.describe:
+    print("\n".join(graph_lib.describe(graph)) + "\n")
+  sequential = sum(hours(k) for k in graph.keys)
+  workers = config.executor.workers
+  print(f"stages: {len(graph)}; at once, by depth: "
+        f"{', '.join(map(str, graph.widths()))}")
+  print(f"longest chain: {_hours(graph.critical_path(hours))}")
+  print(f"one stage at a time: {_hours(sequential)}")
+  print(f"{workers} workers: {_hours(graph.wall_time(hours, workers))}")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
