@@ -63,9 +63,11 @@ class Lottery:
     self._chief = distribute_lib.is_chief(strategy)
     self.layout = layout_lib.Layout(self.workdir)
     if not self._chief:
-      # Other workers compute the same stages in their own folder and write no
-      # results, exports or summaries.
+      # Other workers compute the same stages in their own folder (their own
+      # lock, config and stage folders) and write no results, exports or
+      # summaries.
       self.layout = self.layout.worker(*distribute_lib.task())
+      self.workdir = self.layout.workdir
     self.runner = stages.StageRunner(self.model_fn, self.data, self.config,
                                      self.layout, strategy, self._chief)
     self.graph = graph_lib.build(self.config)
