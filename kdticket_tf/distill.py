@@ -231,24 +231,26 @@ def load_teacher(path, build_fn):
       return keras.models.load_model(path, compile=False)
     except (ValueError, OSError, TypeError) as error:
       raise ValueError(
-          f"kd_teacher={path!r} is a SavedModel that Keras cannot load as a "
+          f"DistillConfig.teacher={path!r} is a SavedModel that Keras cannot "
+          "load as a "
           f"model ({error}); save the teacher with model.save(path).") from None
   if path.endswith(".npz"):
     if not os.path.exists(path):
-      raise ValueError(f"kd_teacher weights {path!r} do not exist.")
+      raise ValueError(f"DistillConfig.teacher={path!r}: no such weights file.")
     teacher = build_fn()
     weights_lib.load_model_weights(path, teacher)
     return teacher
   if not (os.path.exists(path) or os.path.exists(path + ".index")):
     raise ValueError(
-        f"kd_teacher={path!r} is neither 'dense', 'previous_level', a "
+        f"DistillConfig.teacher={path!r} is neither 'dense', 'previous_level', a "
         "SavedModel directory nor a weights file that exists.")
   teacher = build_fn()
   try:
     teacher.load_weights(path)
   except (ValueError, OSError, tf.errors.OpError) as error:
     raise ValueError(
-        f"kd_teacher weights {path!r} do not fit the model ({error}).") from None
+        f"DistillConfig.teacher={path!r}: its weights do not fit the model "
+        f"({error}).") from None
   return teacher
 
 

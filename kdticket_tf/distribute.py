@@ -1,9 +1,9 @@
 """Distribution strategies: which one, on which devices, and who is the chief.
 
-`--strategy` chooses: `auto` (MirroredStrategy when more than one GPU is visible,
+`DistributeConfig.strategy` chooses: `auto` (MirroredStrategy when more than one GPU is visible,
 else the default strategy), `mirrored` (all GPUs, or all logical CPUs when there
 is no GPU), `multi_worker` (MultiWorkerMirroredStrategy; the cluster comes from
-`TF_CONFIG`) or `one_device`. `--virtual_cpus=N` splits the host CPU into N logical
+`TF_CONFIG`) or `one_device`. `virtual_cpus=N` splits the host CPU into N logical
 devices so the mirrored path runs without GPUs.
 
 The batch size flag is the global batch: each of the R replicas gets batch / R
@@ -32,7 +32,8 @@ def configure_virtual_cpus(count):
         cpu, [tf.config.LogicalDeviceConfiguration()] * count)
   except RuntimeError:
     raise ValueError(
-        f"virtual_cpus={count} must be set before TensorFlow starts its "
+        f"DistributeConfig.virtual_cpus={count} must be set before TensorFlow "
+        "starts its "
         "devices; pass it on the command line (or call "
         "configure_virtual_cpus first thing).") from None
 
@@ -44,7 +45,7 @@ def make_strategy(name):
     ValueError: for an unknown name.
   """
   if name not in STRATEGIES:
-    raise ValueError(f"strategy={name!r} is not supported; choose one of: "
+    raise ValueError(f"DistributeConfig.strategy={name!r} is not supported; choose one of: "
                      f"{', '.join(STRATEGIES)}.")
   if name == "multi_worker":  # before anything starts TensorFlow's devices
     return tf.distribute.MultiWorkerMirroredStrategy()

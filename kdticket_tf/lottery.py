@@ -27,6 +27,7 @@ from kdticket_tf import layout as layout_lib
 from kdticket_tf import plots
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
+from kdticket_tf import settings
 from kdticket_tf import stages
 from kdticket_tf import summaries
 from kdticket_tf import workdir as workdir_lib
@@ -98,11 +99,6 @@ class Lottery:
             "other processes, which rebuild the data and the model from the "
             "registry; a search of your own model or tf.data datasets runs "
             "with the 'sequential' executor.")
-      if config.distribute.strategy == "multi_worker":
-        raise ValueError(
-            f"ExecutorConfig.name={config.executor.name!r} cannot run "
-            "DistributeConfig.strategy='multi_worker' stages; use the "
-            "'sequential' executor on every machine of a multi-worker run.")
     patterns = [p for p, _ in config.pruning.layer_fractions]
     if patterns:
       names = level_masks.prunable_names(self.runner.wrap(self.runner.build()))
@@ -120,7 +116,7 @@ class Lottery:
       raise ValueError(
           f"workdir={self.workdir!r} is not writable; choose a folder you can "
           "write.")
-    config_dict = config_lib.to_dict(self.config)
+    config_dict = settings.to_dict(self.config)
     if overwrite:
       lock.release()
       moved = workdir_lib.replace(self.workdir)
@@ -258,7 +254,7 @@ class Lottery:
     self._write_tables()
     if self._chief and row["status"] == stages.DONE:
       metrics = artifacts.read_json(self.layout.metrics(key))
-      summaries.write_stage(self.layout, config_lib.to_dict(self.config), row,
+      summaries.write_stage(self.layout, settings.to_dict(self.config), row,
                             metrics.get("layers"))
     self._progress(row, finished, started)
 

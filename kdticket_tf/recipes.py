@@ -76,7 +76,7 @@ class Recipe:
     return self.start == "rewind" or self.schedule_start == "rewind"
 
 
-_REGISTRY = registry.Registry("recipe")
+_REGISTRY = registry.Registry("recipe", "LotteryConfig.recipes")
 get = _REGISTRY.get
 names = _REGISTRY.names
 

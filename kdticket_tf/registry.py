@@ -4,9 +4,16 @@
 class Registry:
   """Maps names chosen by string flags to builders (or table rows)."""
 
-  def __init__(self, kind):
-    """Creates an empty registry; `kind` names its entries in error messages."""
+  def __init__(self, kind, label=None):
+    """Creates an empty registry.
+
+    Args:
+      kind: What the entries are (`dataset`), in messages about registering.
+      label: The config field that names an entry (`DataConfig.dataset`), in
+        the message about an unknown name.
+    """
     self._kind = kind
+    self._label = label or kind
     self._entries = {}
 
   def add(self, name, entry):
@@ -32,7 +39,7 @@ class Registry:
     """
     if name not in self._entries:
       raise ValueError(
-          f"{self._kind}={name!r} is unknown; choose one of: "
+          f"{self._label}={name!r} is unknown; choose one of: "
           f"{', '.join(self.names())}.")
     return self._entries[name]
 

@@ -40,11 +40,11 @@ def check_observable(rewind_step, step, steps_per_epoch, per_call):
   above = min(step + per_call - within % per_call,
               step - within + steps_per_epoch)
   raise ValueError(
-      f"rewind_step={rewind_step} ({step} steps) falls inside a call of "
-      f"steps_per_execution={per_call} steps (calls restart at each epoch of "
-      f"{steps_per_epoch} steps), so θk could not be saved after it; use "
-      f"{below}it or {above}it, a whole number of epochs, or "
-      "steps_per_execution=1.")
+      f"PruningConfig.rewind_step={rewind_step} ({step} steps) falls inside a "
+      f"call of TrainConfig.steps_per_execution={per_call} steps (calls "
+      f"restart at each epoch of {steps_per_epoch} steps), so θk could not be "
+      f"saved after it; use {below}it or {above}it, a whole number of epochs, "
+      "or one step per call.")
 
 
 class SaveWeightsAtStep(keras.callbacks.Callback):
@@ -102,9 +102,9 @@ class RewindPoint:
     if self.step >= self.total_steps and any(r.uses_rewind_point
                                              for r in recipes):
       raise ValueError(
-          f"rewind_step={config.pruning.rewind_step} is {self.step} steps, not "
-          f"before the end of training ({self.total_steps} steps); choose a "
-          "smaller rewind step.")
+          f"PruningConfig.rewind_step={config.pruning.rewind_step} is "
+          f"{self.step} steps, not before the end of training "
+          f"({self.total_steps} steps); choose a smaller rewind step.")
     check_observable(config.pruning.rewind_step, self.step, steps_per_epoch,
                      config.train.steps_per_execution)
 

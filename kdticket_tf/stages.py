@@ -27,6 +27,7 @@ from kdticket_tf import layout as layout_lib
 from kdticket_tf import models as models_lib
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
+from kdticket_tf import settings
 from kdticket_tf import rewinding
 from kdticket_tf import summaries
 from kdticket_tf import training
@@ -71,7 +72,7 @@ def read_config(workdir):
   if not os.path.exists(path):
     raise ValueError(f"{workdir} holds no {layout_lib.CONFIG}; is it a "
                      "kdticket_tf workdir?")
-  config = config_lib.from_dict(artifacts.read_json(path))
+  config = settings.from_dict(artifacts.read_json(path))
   if config.model.name == "user" or config.data.dataset == "user":
     raise ValueError(
         f"{workdir} was made by find_tickets with your own model or data; "
@@ -354,7 +355,7 @@ class StageRunner:
          "layers": layers, "test_accuracy": row["test_accuracy"],
          "test_accuracy_at_best_validation":
              row.get("test_accuracy_at_best_validation"),
-         "config": config_lib.to_dict(self.config)},
+         "config": settings.to_dict(self.config)},
         self.data.normalization,
         tflite_path=self.layout.tflite(key) if self.config.export.tflite
         else None,

@@ -22,13 +22,9 @@ import tf_keras as keras
 from tensorboard.plugins.hparams import api as hparams_api
 
 from kdticket_tf import layout as layout_lib
+from kdticket_tf import settings
 
 METRICS = ("test_accuracy", "test_accuracy_at_best_validation", "sparsity")
-# Settings shown as HParams columns beside recipe and level.
-_HPARAM_SETTINGS = (
-    ("train", "learning_rate"), ("train", "optimizer"), ("train", "seed"),
-    ("pruning", "schedule"), ("pruning", "scope"), ("pruning", "fraction"),
-    ("pruning", "rewind_step"), ("distill", "alpha"), ("distill", "temperature"))
 
 
 def epoch_callback(run_dir):
@@ -40,10 +36,11 @@ def epoch_callback(run_dir):
 def hparams_of(config_dict, recipe, level):
   """Returns the HParams values of a stage from the run's config dict."""
   values = {"recipe": recipe, "level": int(level)}
-  for section, name in _HPARAM_SETTINGS:
+  for path in settings.hparam_paths():  # the fields declared `hparam`
+    section, name = path.split(".")
     value = config_dict.get(section, {}).get(name)
     if value is not None:
-      values[f"{section}.{name}"] = value
+      values[path] = value
   return values
 
 

@@ -5,7 +5,8 @@
   longer runs (on this host) is taken over.
 * `check_config` refuses to continue a workdir whose recorded configuration differs
   from the new one in a setting that changes results, and lists the differences.
-  Settings that only extend or present a search may differ (`RESULT_NEUTRAL`).
+  Settings that only extend, present or place a search may differ (the fields
+  declared `neutral`: more levels or recipes, verbosity, exports, executors).
 * `replace` moves an earlier run aside (never deletes it) when the user asks to
   start over in the same workdir.
 """
@@ -18,12 +19,8 @@ import time
 from kdticket_tf import artifacts
 from kdticket_tf import config as config_lib
 from kdticket_tf import layout as layout_lib
+from kdticket_tf import settings
 
-# Dotted config paths that do not change any result already in the workdir:
-# verbosity, and extending a search with more levels or more recipes.
-RESULT_NEUTRAL = frozenset({"train.verbose", "pruning.levels", "recipes",
-                            "train.steps_per_execution"})
-RESULT_NEUTRAL_PREFIXES = ("export.", "distribute.", "executor.")
 
 
 class WorkdirInUseError(RuntimeError):
@@ -136,10 +133,10 @@ def differences(recorded, current, defaults=None):
   """
   old, new = _flatten(recorded), _flatten(current)
   fallback = _flatten(defaults or {})
+  neutral = settings.neutral_paths()
   return [(key, old.get(key, fallback.get(key)), new.get(key, fallback.get(key)))
           for key in sorted(set(old) | set(new))
-          if key not in RESULT_NEUTRAL
-          and not key.startswith(RESULT_NEUTRAL_PREFIXES)
+          if key not in neutral
           and old.get(key, fallback.get(key)) != new.get(key,
                                                          fallback.get(key))]
 
@@ -162,12 +159,15 @@ def check_config(workdir, config_dict):
     return None
   recorded = artifacts.read_json(path)
   changed = differences(recorded, config_dict,
-                        config_lib.to_dict(config_lib.LotteryConfig()))
+                        settings.to_dict(config_lib.LotteryConfig()))
   if changed:
-    listed = "; ".join(f"{key}: {old!r} -> {new!r}" for key, old, new in changed)
+    labels = {s.path: s.label for s in settings.all_settings()}
+    listed = "; ".join(f"{labels.get(key, key)}: {old!r} -> {new!r}"
+                       for key, old, new in changed)
     raise ConfigMismatchError(
         f"{workdir} holds a run with other settings ({listed}); use another "
-        "--workdir, or --overwrite to move that run aside and start again.")
+        "workdir, or overwrite this one (the earlier run is moved aside, not "
+        "deleted) to start again.")
   return recorded
 
 

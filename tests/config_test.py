@@ -4,6 +4,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from kdticket_tf import config
+from kdticket_tf import settings
 
 
 class DurationTest(tf.test.TestCase, parameterized.TestCase):
@@ -25,31 +26,31 @@ class ValidationTest(tf.test.TestCase, parameterized.TestCase):
 
   @parameterized.named_parameters(
       ("fraction_zero", lambda: config.PruningConfig(fraction=0.0),
-       "prune_fraction=0.0"),
+       "PruningConfig.fraction=0.0"),
       ("fraction_one", lambda: config.PruningConfig(fraction=1.0),
-       "prune_fraction=1.0"),
-      ("levels", lambda: config.PruningConfig(levels=-1), "levels=-1"),
-      ("scope", lambda: config.PruningConfig(scope="row"), "prune_scope='row'"),
+       "PruningConfig.fraction=1.0"),
+      ("levels", lambda: config.PruningConfig(levels=-1), "PruningConfig.levels=-1"),
+      ("scope", lambda: config.PruningConfig(scope="row"), "PruningConfig.scope='row'"),
       ("targets_order", lambda: config.PruningConfig(
           schedule="oneshot", target_sparsities=(0.5, 0.4)), "increasing"),
       ("targets_iterative", lambda: config.PruningConfig(
           target_sparsities=(0.5,)), "oneshot"),
       ("keep_dense_regex", lambda: config.PruningConfig(keep_dense=("(",)),
        "keep_dense"),
-      ("alpha", lambda: config.DistillConfig(alpha=1.5), "kd_alpha=1.5"),
+      ("alpha", lambda: config.DistillConfig(alpha=1.5), "DistillConfig.alpha=1.5"),
       ("temperature", lambda: config.DistillConfig(temperature=0.0),
-       "kd_temperature=0.0"),
+       "DistillConfig.temperature=0.0"),
       ("optimizer", lambda: config.TrainConfig(optimizer="rmsprop"),
-       "optimizer='rmsprop'"),
+       "TrainConfig.optimizer='rmsprop'"),
       ("step_without_milestones", lambda: config.TrainConfig(lr_schedule="step"),
        "milestones"),
-      ("batch", lambda: config.DataConfig(batch_size=0), "batch_size=0"),
+      ("batch", lambda: config.DataConfig(batch_size=0), "DataConfig.batch_size=0"),
       ("depth", lambda: config.ModelConfig(name="resnet_cifar", depth=21),
-       "depth=21"),
+       "ModelConfig.depth=21"),
       ("bottleneck_depth", lambda: config.ModelConfig(
-          name="resnet_cifar", depth=32, block="bottleneck"), "depth=32"),
+          name="resnet_cifar", depth=32, block="bottleneck"), "ModelConfig.depth=32"),
       ("recipe", lambda: config.LotteryConfig(recipes=("lotto",)),
-       "recipe='lotto'"),
+       "LotteryConfig.recipes='lotto'"),
       ("duplicate_recipe", lambda: config.LotteryConfig(recipes=("lt", "lt")),
        "twice"),
   )
@@ -64,7 +65,7 @@ class ValidationTest(tf.test.TestCase, parameterized.TestCase):
                         [0.2, 0.36, 0.488])
 
   def test_to_dict_is_json_ready(self):
-    as_dict = config.to_dict(config.LotteryConfig(
+    as_dict = settings.to_dict(config.LotteryConfig(
         pruning=config.PruningConfig(rewind_step=config.Duration(2, "ep"))))
     self.assertEqual(as_dict["pruning"]["rewind_step"], "2ep")
     self.assertEqual(as_dict["recipes"], ["lt"])

@@ -261,7 +261,7 @@ class LoadTeacherTest(tf.test.TestCase):
       self.assertAllClose(loaded(inputs), expected, rtol=1e-6, msg=path)
 
   def test_missing_teacher_path_is_reported(self):
-    with self.assertRaisesRegex(ValueError, "kd_teacher='/no/such'"):
+    with self.assertRaisesRegex(ValueError, "DistillConfig.teacher='/no/such'"):
       distill.load_teacher("/no/such", self._teacher)
 
 

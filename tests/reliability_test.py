@@ -155,7 +155,7 @@ class LockTest(tf.test.TestCase):
     # The holder is dead: the next run takes the lock over. Its other seed is
     # then refused by the config check, which runs under the lock.
     third = _run(workdir, "--epochs=400", "--seed=1")
-    self.assertIn("train.seed: 0 -> 1", third.stderr)
+    self.assertIn("--seed: 0 -> 1", third.stderr)
     self.assertNotIn("in use by process", third.stderr)
     self.assertFalse(os.path.exists(os.path.join(workdir, ".lock")))
 

@@ -51,7 +51,8 @@ class ConfigCheckTest(tf.test.TestCase):
            "pruning": {"levels": 5}, "recipes": ["lt", "kd"]}
     with self.assertRaisesRegex(
         workdir.ConfigMismatchError,
-        r"train.learning_rate: 0.1 -> 0.2; train.seed: 0 -> 1\); use another"):
+        r"TrainConfig.learning_rate: 0.1 -> 0.2; TrainConfig.seed: 0 -> 1\); "
+        "use another"):
       workdir.check_config(folder, new)
 
   def test_extending_a_search_is_allowed(self):

@@ -6,7 +6,7 @@ Builder modules (`idx`, `synthetic`, `tfds_sources`) register themselves here;
 
 from kdticket_tf import registry
 
-_REGISTRY = registry.Registry("dataset")
+_REGISTRY = registry.Registry("dataset", "DataConfig.dataset")
 register = _REGISTRY.register
 get = _REGISTRY.get
 names = _REGISTRY.names

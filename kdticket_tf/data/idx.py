@@ -2,7 +2,7 @@
 
 TFDS cannot download here, so when it has no prepared copy these builders read
 the four original files (`train-images-idx3-ubyte.gz`, ...) from the first folder
-that has them: `--data_dir` (itself or `<data_dir>/<name>`), Debian's
+that has them: `DataConfig.data_dir` (itself or `<data_dir>/<name>`), Debian's
 `/usr/share/datasets/<name>` (package `dataset-fashion-mnist`), or the Keras cache
 `~/.keras/datasets/<name>`; for MNIST also the Keras cache's `mnist.npz`.
 """
@@ -90,7 +90,7 @@ def load_idx_arrays(name, data_dir):
                 (archive["x_test"][..., None], archive["y_test"]))
   hint = ("install Debian's package dataset-fashion-mnist (apt-get install "
           "dataset-fashion-mnist)" if name == "fashion_mnist" else
-          "copy the four IDX gz files into --data_dir")
+          "copy the four IDX gz files into DataConfig.data_dir")
   raise catalog.DataNotFoundError(
       f"Dataset {name!r} was found neither as a prepared TFDS copy nor as IDX "
       f"files in {', '.join(folders)}; {hint}, or prepare it with TFDS.")

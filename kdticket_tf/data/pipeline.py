@@ -43,8 +43,8 @@ class ArrayStream:
       raise ValueError(f"{len(images)} images but {len(labels)} labels.")
     if len(images) < batch_size:
       raise ValueError(
-          f"batch_size={batch_size} is larger than the {len(images)} training "
-          "examples; lower --batch_size.")
+          f"DataConfig.batch_size={batch_size} is larger than the {len(images)} training "
+          "examples; lower DataConfig.batch_size.")
     self._raw_images = tf.constant(images)
     self._labels = tf.constant(labels.astype(np.int64))
     self.num_examples = len(images)
@@ -310,7 +310,8 @@ def split_arrays(images, labels, validation_size, train_size=0):
   """
   if validation_size >= len(images):
     raise ValueError(
-        f"validation_size={validation_size} leaves no training examples out of "
+        f"DataConfig.validation_size={validation_size} leaves no training "
+        "examples out of "
         f"{len(images)}.")
   validation = None, None
   if validation_size:

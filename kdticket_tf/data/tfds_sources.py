@@ -1,7 +1,7 @@
 """TFDS datasets: CIFAR-10/100 (in memory) and ImageNet (streamed).
 
 TFDS cannot download here; these builders read a copy that a user has prepared
-(`tfds build cifar10 --data_dir=...` on a machine with internet, then copy the
+(`tfds build cifar10` into a data folder on a machine with internet, then copy the
 folder) and fail with a sentence saying where they looked when there is none.
 """
 
@@ -31,7 +31,7 @@ def _not_found(name, data_dir):
   return catalog.DataNotFoundError(
       f"Dataset {name!r} is not prepared in {where}, and TFDS cannot download "
       f"it here; run `tfds build {name}` on a machine with internet and copy "
-      "the folder to --data_dir.")
+      "the folder to DataConfig.data_dir.")
 
 
 def load_arrays(name, data_dir):

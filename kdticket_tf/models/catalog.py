@@ -6,7 +6,7 @@ Builder modules (`lenet`, `resnet`, `vgg`) register themselves here;
 
 from kdticket_tf import registry
 
-_REGISTRY = registry.Registry("model")
+_REGISTRY = registry.Registry("model", "ModelConfig.name")
 register = _REGISTRY.register
 get = _REGISTRY.get
 names = _REGISTRY.names
