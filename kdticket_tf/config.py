@@ -145,6 +145,8 @@ class TrainConfig:
     mixed_precision: Keras mixed precision policy: '' (float32),
       `mixed_float16` (with dynamic loss scaling) or `mixed_bfloat16`.
     steps_per_execution: Steps run per call into the compiled function.
+    clip_norm: Clip each step's gradients to this global norm (0: no
+      clipping); keeps the KD loss's T^2-scaled gradients in check.
   """
   duration: Duration = setting(
       Duration(2, "ep"), "epochs",
@@ -183,6 +185,8 @@ class TrainConfig:
   steps_per_execution: int = setting(
       1, "steps_per_execution",
       "Training steps per call into the compiled function.", neutral=True)
+  clip_norm: float = setting(0.0, "clip_norm",
+                             "Clip gradients to this global norm (0: no).")
 
   def __post_init__(self):
     fields.check_choice(self, "optimizer")
@@ -203,6 +207,7 @@ class TrainConfig:
           "TrainConfig.lr_schedule='step' needs TrainConfig.milestones, for "
           "example 90ep,135ep.")
     fields.check_choice(self, "verbose")
+    fields.check_at_least(self, "clip_norm", 0)
 
   def total_steps(self, steps_per_epoch):
     """Returns the number of optimizer steps of a full training."""

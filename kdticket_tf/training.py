@@ -76,10 +76,11 @@ def make_schedule(config, steps_per_epoch, plan):
 
 def make_optimizer(config, learning_rate):
   """Returns a fresh optimizer of `config` (a `TrainConfig`)."""
+  clip = {"global_clipnorm": config.clip_norm} if config.clip_norm else {}
   if config.optimizer == "sgd":
     return keras.optimizers.SGD(learning_rate, momentum=config.momentum,
-                                nesterov=config.nesterov)
-  return keras.optimizers.Adam(learning_rate)
+                                nesterov=config.nesterov, **clip)
+  return keras.optimizers.Adam(learning_rate, **clip)
 
 
 def add_weight_decay(model, weight_decay):

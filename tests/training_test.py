@@ -25,6 +25,17 @@ def _setup(folder):
 
 class TrainingTest(tf.test.TestCase):
 
+  def test_clip_norm_bounds_each_step(self):
+    loaded, model, _, _ = _setup(self.get_temp_dir())
+    settings = config.TrainConfig(optimizer="sgd", momentum=0.0,
+                                  clip_norm=0.01)
+    training.compile_classifier(model, training.make_optimizer(settings, 1.0))
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    model.train_on_batch(*next(iter(loaded.train.stream(0))))
+    moved = np.sqrt(sum(np.sum((w.numpy() - b)**2)
+                        for w, b in zip(model.trainable_weights, before)))
+    self.assertAllClose(moved, 0.01, rtol=1e-4)  # lr 1 x the clipped norm
+
   def test_partial_last_epoch_and_history(self):
     loaded, model, train_config, folder = _setup(self.get_temp_dir())
     history = training.train(model, loaded, train_config,
