@@ -6,6 +6,7 @@ level 0. The files are rewritten atomically each time a level finishes.
 
 import csv
 import io
+import os
 
 from kdticket_tf import artifacts
 from kdticket_tf import layout as layout_lib
@@ -136,12 +137,45 @@ def summarize_seeds(runs, column="test_accuracy"):
   return summary
 
 
-def seeds_to_markdown(summary, recipe_order=()):
-  """Returns a markdown table of `summarize_seeds` output: mean ± std (n), in %."""
+def differences_from(rows, baseline, column="test_accuracy"):
+  """Returns the rows of one run with `column` minus the baseline's, per level.
+
+  The baseline recipe's own rows and the dense row are left out; a level where
+  the baseline did not finish has no difference.
+  """
+  reference = {r["level"]: r[column] for r in rows
+               if r["recipe"] == baseline and r.get("status", "done") == "done"
+               and r.get(column) is not None}
+  return [dict(r, **{column: r[column] - reference[r["level"]]})
+          for r in rows
+          if r["recipe"] not in (baseline, DENSE) and r["level"] in reference
+          and r.get("status", "done") == "done" and r.get(column) is not None]
+
+
+def seeds_to_markdown(summary, recipe_order=(), points=False):
+  """Returns a markdown table of `summarize_seeds` output: mean ± std (n), in %.
+
+  With `points`, the values are differences, shown signed in points.
+  """
+  sign = "+" if points else ""
   return to_markdown(
       [dict(row, status="done") for row in summary], recipe_order,
-      cell=lambda row: (f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} "
-                        f"({row['n']})"))
+      cell=lambda row: (f"{100 * row['mean']:{sign}.2f} ± "
+                        f"{100 * row['std']:.2f} ({row['n']})"))
+
+
+def read(path):
+  """Returns the result rows of a workdir, or of a results JSON file.
+
+  Raises:
+    ValueError: when `path` holds no results.
+  """
+  if os.path.isdir(path):
+    path = os.path.join(path, "results.json")
+  if not os.path.exists(path):
+    raise ValueError(f"{path} does not exist; give a kdticket_tf workdir or "
+                     "its results.json.")
+  return artifacts.read_json(path)
 
 
 def write(layout, rows, recipe_order=()):

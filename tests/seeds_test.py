@@ -66,6 +66,10 @@ class ToolsTest(tf.test.TestCase):
     self.assertIn("mean ± std (n) over 2 runs", result.stdout)
     self.assertIn("| 1 | 20.0 | 82.00 ± 2.83 (2) | 72.00 ± 2.83 (2) |",
                   result.stdout)
+    # kd - lt, paired by seed: -0.10 and -0.10 -> -10.00 ± 0.00 points.
+    paired = _tool("tools/results_table.py", "--seeds", "--minus=lt", *paths)
+    self.assertEqual(paired.returncode, 0, paired.stderr)
+    self.assertIn("| 1 | 20.0 | -10.00 ± 0.00 (2) |", paired.stdout)
     missing = _tool("tools/results_table.py", "--seeds", "/no/such/run")
     self.assertEqual(missing.returncode, 1)
     self.assertIn("/no/such/run does not exist", missing.stderr)

@@ -3,13 +3,13 @@ r"""Plots test accuracy against sparsity for one or more workdirs in one figure.
     python tools/plot_results.py --output=compare.png workdirs/a workdirs/b
     python tools/plot_results.py --output=seeds.png --seeds workdirs/seed0 workdirs/seed1
 
-Without `--seeds`, each workdir's recipes are drawn as their own lines, labelled
+Each argument is a workdir or a results JSON file (such as the rows committed
+under docs/). Without `--seeds`, each workdir's recipes are drawn as their own lines, labelled
 with the workdir's name (or `--labels`). With `--seeds`, the workdirs are runs of
 one setup with different seeds: each recipe is drawn once, as the mean over the
 workdirs with a band from the lowest to the highest accuracy.
 """
 
-import json
 import os
 import sys
 
@@ -36,12 +36,11 @@ def main(argv):
     return 1
   runs = []
   for label, workdir in zip(labels, workdirs):
-    path = os.path.join(workdir, "results.json")
-    if not os.path.exists(path):
-      print(f"plot_results: error: {path} does not exist.", file=sys.stderr)
+    try:
+      rows = kdticket_tf.results.read(workdir)
+    except ValueError as error:
+      print(f"plot_results: error: {error}", file=sys.stderr)
       return 1
-    with open(path, encoding="utf-8") as stream:
-      rows = json.load(stream)
     runs.append(("" if FLAGS.seeds else f"{label}: ", rows))
   kdticket_tf.plots.plot_accuracy_vs_sparsity(runs, FLAGS.output, FLAGS.title)
   print(FLAGS.output)
