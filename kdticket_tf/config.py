@@ -147,6 +147,9 @@ class TrainConfig:
     steps_per_execution: Steps run per call into the compiled function.
     clip_norm: Clip each step's gradients to this global norm (0: no
       clipping); keeps the KD loss's T^2-scaled gradients in check.
+    eval_every: Evaluate on the test and validation sets every this many
+      epochs, and at the last one (the epoch of best validation accuracy is
+      chosen among those evaluated).
   """
   duration: Duration = setting(
       Duration(2, "ep"), "epochs",
@@ -187,6 +190,8 @@ class TrainConfig:
       "Training steps per call into the compiled function.", neutral=True)
   clip_norm: float = setting(0.0, "clip_norm",
                              "Clip gradients to this global norm (0: no).")
+  eval_every: int = setting(1, "eval_every",
+                            "Evaluate every N epochs (and at the last one).")
 
   def __post_init__(self):
     fields.check_choice(self, "optimizer")
@@ -208,6 +213,7 @@ class TrainConfig:
           "example 90ep,135ep.")
     fields.check_choice(self, "verbose")
     fields.check_at_least(self, "clip_norm", 0)
+    fields.check_at_least(self, "eval_every", 1)
 
   def total_steps(self, steps_per_epoch):
     """Returns the number of optimizer steps of a full training."""

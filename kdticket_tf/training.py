@@ -99,13 +99,20 @@ def add_weight_decay(model, weight_decay):
 
 
 class EvaluateEachEpoch(keras.callbacks.Callback):
-  """Evaluates on named datasets at each epoch end; adds `<name>_<metric>` logs."""
+  """Evaluates on named datasets at epoch ends; adds `<name>_<metric>` logs.
 
-  def __init__(self, datasets):
+  Every `every` epochs and at the last epoch `last_epoch` (1-based).
+  """
+
+  def __init__(self, datasets, every=1, last_epoch=None):
     super().__init__()
     self._datasets = {k: v for k, v in datasets.items() if v is not None}
+    self._every = every
+    self._last_epoch = last_epoch
 
   def on_epoch_end(self, epoch, logs=None):
+    if (epoch + 1) % self._every and epoch + 1 != self._last_epoch:
+      return
     for name, dataset in self._datasets.items():
       values = self.model.evaluate(dataset, verbose=0, return_dict=True)
       for metric, value in values.items():
@@ -225,7 +232,9 @@ def train(model, data, config, plan, folder, compile_fn,
   done = len(history)
   full_epochs, remainder = divmod(plan.steps, steps_per_epoch)
   nonfinite = StopOnNonFiniteLoss()
-  all_callbacks = [EvaluateEachEpoch(evaluate or {}), LogLearningRate(),
+  last_epoch = full_epochs + (1 if remainder else 0)
+  all_callbacks = [EvaluateEachEpoch(evaluate or {}, config.eval_every,
+                                     last_epoch), LogLearningRate(),
                    *callbacks, nonfinite,
                    CheckpointEachEpoch(manager, history_dir, history)]
   chunks = [(full_epochs, steps_per_epoch)]

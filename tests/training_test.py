@@ -47,6 +47,18 @@ class TrainingTest(tf.test.TestCase):
     self.assertEqual(int(model.optimizer.iterations), 10)
     self.assertIn("test_accuracy", history[0])
 
+  def test_evaluation_every_n_epochs_and_at_the_last(self):
+    loaded, model, _, folder = _setup(self.get_temp_dir())
+    settings = config.TrainConfig(duration=config.Duration(18, "it"),
+                                  eval_every=2, verbose=0)
+    history = training.train(model, loaded, settings,
+                             training.TrainingPlan(steps=18), folder,
+                             training.compile_classifier,
+                             evaluate={"test": loaded.test})
+    # 4 steps per epoch: epochs 1-4 and a last one of 2 steps.
+    self.assertEqual([h["epoch"] for h in history if "test_accuracy" in h],
+                     [2, 4, 5])
+
   def test_corrupt_checkpoint_is_reported_by_path(self):
     loaded, model, train_config, folder = _setup(
         os.path.join(self.get_temp_dir(), "corrupt"))
