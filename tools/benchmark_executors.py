@@ -28,6 +28,9 @@ flags.mark_flag_as_required("config")
 flags.DEFINE_integer("pairs", 3, "Interleaved (sequential, local) pairs.")
 flags.DEFINE_integer("workers", 2, "Local worker processes.")
 flags.DEFINE_string("json_out", None, "Also write the figures here as JSON.")
+flags.DEFINE_string("keep_dir", None,
+                    "Keep every run's workdir under this folder (default: "
+                    "deleted after timing).")
 
 
 def _run(flagfile, workdir, extra):
@@ -46,7 +49,9 @@ def main(argv):
   extra = argv[1:]
   ways = {"sequential": ["--executor=sequential"],
           "local": ["--executor=local", f"--workers={FLAGS.workers}"]}
-  folder = tempfile.mkdtemp(prefix="kdticket_executors_benchmark_")
+  folder = FLAGS.keep_dir or tempfile.mkdtemp(
+      prefix="kdticket_executors_benchmark_")
+  os.makedirs(folder, exist_ok=True)
   pairs = []
   try:
     for index in range(FLAGS.pairs):
@@ -55,15 +60,19 @@ def main(argv):
       seconds = {}
       for way in order:
         workdir = os.path.join(folder, f"{way}_{index}")
+        if os.path.exists(workdir):
+          raise RuntimeError(f"{workdir} exists; give an empty --keep_dir.")
         seconds[way] = _run(FLAGS.config, workdir, extra + ways[way])
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not FLAGS.keep_dir:
+          shutil.rmtree(workdir, ignore_errors=True)
       ratio = seconds["local"] / seconds["sequential"]
       pairs.append(dict(seconds, ratio=ratio, first=order[0]))
       print(f"pair {index + 1}: sequential {seconds['sequential']:.1f} s, "
             f"local ({FLAGS.workers} workers) {seconds['local']:.1f} s, "
             f"ratio {ratio:.3f}", flush=True)
   finally:
-    shutil.rmtree(folder, ignore_errors=True)
+    if not FLAGS.keep_dir:
+      shutil.rmtree(folder, ignore_errors=True)
   median = statistics.median(p["ratio"] for p in pairs)
   print(f"{FLAGS.config}: local/sequential wall time, median of "
         f"{len(pairs)} pairs: {median:.3f}")
