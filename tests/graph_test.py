@@ -1,10 +1,15 @@
 """The stage graph: dependencies of each schedule and recipe, readiness, waves."""
 
+import os
+import subprocess
+import sys
+
 import tensorflow as tf
 
 from kdticket_tf import config
 from kdticket_tf import graph
 from kdticket_tf import layout
+from tests import testing
 
 DENSE = layout.DENSE_KEY
 Key = layout.StageKey
@@ -75,6 +80,18 @@ class GraphTest(tf.test.TestCase):
     chains = _graph(("lt", "rewind"), levels=4)  # two chains of 4
     self.assertEqual(chains.wall_time(one, 8), 5.0)
     self.assertEqual(chains.critical_path(one), 5.0)
+
+  def test_search_graph_tool_on_the_paper_cifar_flagfile(self):
+    result = subprocess.run(
+        [sys.executable, "tools/search_graph.py",
+         "--flagfile=configs/cifar10_resnet56_kd.flags", "--workers=8",
+         "--steps_per_epoch=351", "--training_hours=1"],
+        cwd=testing.ROOT, env=dict(os.environ, PYTHONPATH=testing.ROOT),
+        capture_output=True, text=True, timeout=120, check=False)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertIn("stages: 65; at once, by depth: 1, 64", result.stdout)
+    # The dense run, then 8 waves of 8 stages (rewound ones 0.97 of a run).
+    self.assertIn("8 workers: 8.88 h", result.stdout)
 
   def test_keys_read_back_from_their_text(self):
     for key in (DENSE, Key("kd_lr_rewind", 12)):
