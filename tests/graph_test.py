@@ -91,7 +91,7 @@ class GraphTest(tf.test.TestCase):
     self.assertEqual(result.returncode, 0, result.stderr)
     self.assertIn("stages: 65; at once, by depth: 1, 64", result.stdout)
     # The dense run, then 8 waves of 8 stages (rewound ones 0.97 of a run).
-    self.assertIn("8 workers: 8.88 h", result.stdout)
+    self.assertIn("8 workers: 8.91 h", result.stdout)
 
   def test_keys_read_back_from_their_text(self):
     for key in (DENSE, Key("kd_lr_rewind", 12)):
