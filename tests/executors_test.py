@@ -1,5 +1,7 @@
 """The executors: the same answers three ways, a killed worker, a failed stage.
 
+* The smoke flagfile runs end to end (its sequential run): the table, the
+  sparsities, the files, and output a person can read.
 * The smoke flagfile with `--deterministic`, run by the sequential executor, by
   two local worker processes and by Ray tasks, ends with the same masks,
   weights and results, bit for bit.
@@ -83,6 +85,30 @@ class ExecutorsTest(tf.test.TestCase):
   def tearDownClass(cls):
     shutil.rmtree(cls.folder, ignore_errors=True)
     super().tearDownClass()
+
+  def test_the_smoke_flagfile_runs_end_to_end_with_clean_output(self):
+    workdir, result = self.runs["sequential"]
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("| level | % weights remaining | lt | rewind | kd |",
+                  result.stdout)
+    rows = _rows(workdir)
+    self.assertEqual({(r["recipe"], r["level"]) for r in rows},
+                     {("dense", 0)} | {(r, l) for r in ("lt", "rewind", "kd")
+                                       for l in (1, 2)})
+    for row in rows:
+      self.assertNear(row["sparsity"], 1 - 0.8**row["level"], 0.005)
+      self.assertBetween(row["test_accuracy"], 0.3, 1.0)
+    # A person reads this output: no TensorFlow start-up lines, no absl prefix.
+    output = result.stdout + result.stderr
+    for noise in ("cuda", "cuInit", "oneDNN", "absl::InitializeLog",
+                  "lottery.py:"):
+      self.assertNotIn(noise, output)
+    self.assertNotRegex(output, r"(?m)^[IWEF]\d{4} ")
+    self.assertRegex(output, r"(?m)^kd +level 2/2 +weights remaining  64\.00%")
+    for name in ("config.json", "flags.txt", "results.csv", "results.md",
+                 "dense/init.weights.npz", "dense/rewind.weights.npz",
+                 "lt/level_02/masks.npz", "kd/level_01/final.weights.npz"):
+      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
 
   def test_every_executor_gives_the_sequential_answers_bit_for_bit(self):
     reference, result = self.runs["sequential"]

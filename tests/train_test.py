@@ -1,13 +1,13 @@
-"""Tests of the command line: the smoke flagfile end to end, and bad input."""
+"""Tests of the command line: bad input, flagfiles, the smoke flagfile's config.
+
+The smoke flagfile runs end to end in executors_test (its sequential run).
+"""
 
 import concurrent.futures
 import contextlib
 import glob
 import io
-import json
 import os
-import subprocess
-import sys
 import tempfile
 
 import tensorflow as tf
@@ -23,36 +23,6 @@ FLAGFILES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.flags")))
 
 
 run_cli = testing.run_cli
-
-
-class SmokeTest(tf.test.TestCase):
-
-  def test_smoke_flagfile_runs_end_to_end(self):
-    workdir = os.path.join(self.get_temp_dir(), "smoke")
-    result = run_cli("--flagfile=configs/smoke.flags", f"--workdir={workdir}")
-    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-    self.assertIn("| level | % weights remaining | lt | rewind | kd |",
-                  result.stdout)
-    with open(os.path.join(workdir, "results.json")) as stream:
-      rows = json.load(stream)
-    self.assertEqual({(r["recipe"], r["level"]) for r in rows},
-                     {("dense", 0)} | {(r, l) for r in ("lt", "rewind", "kd")
-                                       for l in (1, 2)})
-    for row in rows:
-      self.assertNear(row["sparsity"], 1 - 0.8**row["level"], 0.005)
-      self.assertBetween(row["test_accuracy"], 0.3, 1.0)
-    # A person reads this output: no TensorFlow start-up lines, no absl prefix.
-    output = result.stdout + result.stderr
-    for noise in ("cuda", "cuInit", "oneDNN", "absl::InitializeLog",
-                  "lottery.py:"):
-      self.assertNotIn(noise, output)
-    self.assertNotRegex(output, r"(?m)^[IWEF]\d{4} ")
-    self.assertRegex(result.stdout + result.stderr,
-                     r"(?m)^kd +level 2/2 +weights remaining  64\.00%")
-    for name in ("config.json", "flags.txt", "results.csv", "results.md",
-                 "dense/init.weights.npz", "dense/rewind.weights.npz",
-                 "lt/level_02/masks.npz", "kd/level_01/final.weights.npz"):
-      self.assertTrue(os.path.exists(os.path.join(workdir, name)), name)
 
 
 # (case, extra flags, text the error must contain). Every case also gets
