@@ -80,13 +80,31 @@ def is_chief(strategy):
   return task_type in (None, "worker") and index == 0
 
 
+def thread_environment(threads):
+  """Returns the environment variables of TensorFlow's thread pools (0: its
+  default, every core)."""
+  if not threads:
+    return {}
+  return {"TF_NUM_INTRAOP_THREADS": str(threads),
+          "TF_NUM_INTEROP_THREADS": str(threads)}
+
+
+def leave_gpus_to_workers():
+  """Keeps this process's TensorFlow off the GPUs (before it starts them).
+
+  The coordinator of local or Ray workers only loads data and writes results;
+  the workers need the GPUs' memory.
+  """
+  tf.config.set_visible_devices([], "GPU")
+
+
 def worker_environments(workers, gpus_per_worker=None, threads=0):
   """Returns the environment of each local worker process: GPUs and threads.
 
   Args:
     workers: Number of worker processes.
     gpus_per_worker: GPUs each worker gets; None shares the visible GPUs out
-      evenly (none when there are none).
+      evenly (none when there are none); 0 hides them from the workers.
     threads: TensorFlow's intra- and inter-op threads per worker; 0 leaves
       TensorFlow's default (every core).
 
@@ -95,7 +113,8 @@ def worker_environments(workers, gpus_per_worker=None, threads=0):
     own GPUs, numbered as this process sees them) and the thread counts.
 
   Raises:
-    ValueError: when the workers would need more GPUs than are visible.
+    ValueError: when the workers would need more GPUs than are visible, or
+      when GPUs are visible but too few to give each worker one.
   """
   visible = os.environ.get("CUDA_VISIBLE_DEVICES")
   count = len(tf.config.list_physical_devices("GPU"))
@@ -103,19 +122,23 @@ def worker_environments(workers, gpus_per_worker=None, threads=0):
          if visible else [str(i) for i in range(count)])
   if gpus_per_worker is None:
     gpus_per_worker = len(ids) // workers
+    if ids and not gpus_per_worker:
+      raise ValueError(
+          f"ExecutorConfig.workers={workers} is more than the {len(ids)} "
+          "visible GPUs; use as many workers as GPUs, or "
+          "ExecutorConfig.gpus_per_worker=0 to train on the CPU.")
   if gpus_per_worker * workers > len(ids):
     raise ValueError(
-        f"ExecutorConfig.workers={workers} with gpus_per_worker="
-        f"{gpus_per_worker} needs {gpus_per_worker * workers} GPUs, but "
-        f"{len(ids)} are visible; use fewer workers or GPUs per worker.")
+        f"ExecutorConfig.workers={workers} with "
+        f"ExecutorConfig.gpus_per_worker={gpus_per_worker} needs "
+        f"{gpus_per_worker * workers} GPUs, but {len(ids)} are visible; use "
+        "fewer workers or GPUs per worker.")
   environments = []
   for index in range(workers):
     environment = {}
-    if ids:
+    if ids:  # its own GPUs; none when gpus_per_worker is 0
       environment["CUDA_VISIBLE_DEVICES"] = ",".join(
           ids[index * gpus_per_worker:(index + 1) * gpus_per_worker])
-    if threads:
-      environment.update(TF_NUM_INTRAOP_THREADS=str(threads),
-                         TF_NUM_INTEROP_THREADS=str(threads))
+    environment.update(thread_environment(threads))
     environments.append(environment)
   return environments

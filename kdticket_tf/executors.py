@@ -233,8 +233,12 @@ class LocalExecutor:
 
 def _ray_stage(workdir, key_text, environment, verbose):
   """A Ray task: runs one stage in a fresh worker process."""
-  runner = _start_worker(workdir, environment, verbose)
-  return run_in_worker(runner, layout_lib.StageKey.parse(key_text))
+  key = layout_lib.StageKey.parse(key_text)
+  try:
+    runner = _start_worker(workdir, environment, verbose)
+  except _USER_ERRORS as error:  # data missing on this node, say
+    return Outcome(key, error=str(error))
+  return run_in_worker(runner, key)
 
 
 class RayExecutor:

@@ -10,6 +10,7 @@ never recomputed; rerunning the command resumes the search.
 """
 
 import dataclasses
+import importlib.util
 import os
 import re
 import sys
@@ -92,6 +93,11 @@ class Lottery:
           f"DataConfig.batch_size={batch_size} is not divisible by the "
           f"{replicas} replicas of strategy={config.distribute.strategy!r}; "
           f"it is the global batch, use a multiple of {replicas}.")
+    if (config.executor.name == "ray" and
+        importlib.util.find_spec("ray") is None):
+      raise ValueError(
+          "ExecutorConfig.name='ray' needs Ray, which is not installed; "
+          "install it with pip install 'kdticket_tf[ray]'.")
     if config.executor.name != "sequential":
       if config.data.dataset == "user" or config.model.name == "user":
         raise ValueError(
@@ -123,7 +129,6 @@ class Lottery:
       os.makedirs(self.workdir, exist_ok=True)
       lock.acquire()
       if moved:
-        os.remove(layout_lib.Layout(moved).lock)
         logging.info("Moved the earlier run to %s", moved)
     recorded = workdir_lib.check_config(self.workdir, config_dict)
     # The experiment goes first, so a crash between the two writes repeats it
@@ -186,10 +191,11 @@ class Lottery:
           verbose)
     threads = settings.threads or (0 if deterministic else
                                    max(1, int(settings.stage_cpus)))
+    # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): only the threads.
     return executors.RayExecutor(
         self.workdir, settings.ray_address, settings.stage_cpus,
-        settings.stage_gpus, distribute_lib.worker_environments(
-            1, 0, threads)[0], verbose)
+        settings.stage_gpus, distribute_lib.thread_environment(threads),
+        verbose)
 
   def _walk(self, executor):
     finished = set()
@@ -237,9 +243,7 @@ class Lottery:
       raise ValueError(outcome.error)
     row = outcome.row
     if row is None:  # no row: the stage could not finish
-      row = dict.fromkeys(results.COLUMNS)
-      row.update(recipe=key.recipe, level=key.level, status=stages.FAILED,
-                 error=outcome.failure)
+      row = stages.failure_row(self.layout, key, outcome.failure)
     self._rows[key] = row
     if row["status"] == stages.DONE:
       finished.add(key)
@@ -256,7 +260,7 @@ class Lottery:
       metrics = artifacts.read_json(self.layout.metrics(key))
       summaries.write_stage(self.layout, settings.to_dict(self.config), row,
                             metrics.get("layers"))
-    self._progress(row, finished, started)
+    self._progress(row, finished, started, set(skipped))
 
   def _write_tables(self):
     if not self._chief:
@@ -271,7 +275,7 @@ class Lottery:
     return self.runner.rewind.plan(
         None if key.level == 0 else recipes_lib.get(key.recipe)).steps
 
-  def _progress(self, row, finished, started):
+  def _progress(self, row, finished, started, skipped):
     """Prints a stage's line: accuracy, stages running, time left."""
     elapsed = time.time() - self._started
     timed = [r for k, r in self._rows.items()
@@ -281,11 +285,11 @@ class Lottery:
                     for r in timed)) if timed else 0.0
     remaining = [k for k in self.graph.keys if k not in started]
     running = [k for k in started if k not in finished and
-               k not in self._rows]
+               k not in self._rows and k not in skipped]
     work = per_step * (sum(self._steps(k) for k in remaining) +
                        0.5 * sum(self._steps(k) for k in running))
     chain = self.graph.critical_path(
-        lambda k: 0.0 if k in finished or k in self._rows
+        lambda k: 0.0 if k in finished or k in self._rows or k in skipped
         else per_step * self._steps(k))
     left = max(work / max(1, len(running) + 1), chain)
     accuracy = row.get("test_accuracy")
@@ -316,6 +320,8 @@ def prepare(config, workdir, data=None, model_fn=None):
   Returns:
     The `Lottery`; call its `run()`.
   """
+  if config.executor.name != "sequential":
+    distribute_lib.leave_gpus_to_workers()
   # Created before any other TensorFlow work, as MultiWorkerMirroredStrategy
   # requires.
   strategy = distribute_lib.make_strategy(config.distribute.strategy)

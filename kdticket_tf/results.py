@@ -91,8 +91,9 @@ def to_markdown(rows, recipe_order=(), cell=_test_accuracy_cell):
                  " | ".join(value for _ in header[2:]) + " |")
   for level in levels:
     cells = {x["recipe"]: x for x in rows if x["level"] == level}
-    first = next(cells[r] for r in recipes if r in cells)
-    row = [str(level), f"{100.0 * first['weights_remaining']:.1f}"]
+    remaining = [cells[r]["weights_remaining"] for r in recipes
+                 if r in cells and cells[r].get("weights_remaining") is not None]
+    row = [str(level), f"{100.0 * remaining[0]:.1f}" if remaining else ""]
     for recipe in recipes:
       found = cells.get(recipe)
       if found is None:

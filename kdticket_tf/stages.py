@@ -49,14 +49,22 @@ def finished_row(layout, key):
   return metrics["row"] if metrics.get("status") == DONE else None
 
 
-def failed_row(layout, key, error):
-  """Records `key` as failed in its own folder; returns its result row."""
+def failure_row(layout, key, error):
+  """Returns the result row of a stage that failed (its sparsity, if known)."""
   row = dict.fromkeys(results.COLUMNS)
   row.update(recipe=key.recipe, level=key.level, status=FAILED,
              error=str(error))
-  if os.path.exists(layout.masks(key)):
+  try:
     sparsity = masks_lib.sparsity(weights_lib.load_arrays(layout.masks(key)))
     row.update(sparsity=sparsity, weights_remaining=1.0 - sparsity)
+  except ValueError:  # no masks (yet), or unreadable ones: no sparsity
+    pass
+  return row
+
+
+def failed_row(layout, key, error):
+  """Records `key` as failed in its own folder; returns its result row."""
+  row = failure_row(layout, key, error)
   artifacts.write_json(layout.metrics(key),
                        {"status": FAILED, "row": row, "error": str(error)})
   return row

@@ -7,6 +7,7 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+import tf_keras as keras
 import tensorflow_datasets as tfds
 from absl.testing import parameterized
 
@@ -189,8 +190,9 @@ class TfdsTest(tf.test.TestCase):
   def test_imagenet_train_batches_follow_the_augment_choice(self):
     images = np.random.default_rng(0).integers(
         0, 256, (8, 40, 48, 3)).astype(np.uint8)
-    examples = tf.data.Dataset.from_tensor_slices(
-        {"image": images, "label": np.arange(8, dtype=np.int64)})
+    examples = tf.data.Dataset.from_tensor_slices(  # encoded, as TFDS reads
+        {"image": [tf.io.encode_png(i).numpy() for i in images],
+         "label": np.arange(8, dtype=np.int64)})
 
     def first_batch(augment, seed, epoch=0):
       batches = tfds_sources.imagenet_train_batches(
@@ -211,6 +213,17 @@ class TfdsTest(tf.test.TestCase):
     self.assertAllEqual(again, augmented)  # an epoch is reproducible
     _, next_labels = first_batch(None, seed=1, epoch=1)
     self.assertNotAllEqual(next_labels, labels)  # each epoch its own order
+    # In the training stream the epoch is a tensor, with any global seed (0
+    # is the default one).
+    keras.utils.set_random_seed(0)
+    stream = pipeline.DatasetStream(
+        lambda epoch: tfds_sources.imagenet_train_batches(
+            examples, config.DataConfig(batch_size=4), 0, epoch,
+            image_size=24), steps_per_epoch=2)
+    batches = [labels.numpy().tolist() for _, labels in stream.stream(0).take(4)]
+    again = [labels.numpy().tolist() for _, labels in stream.stream(2).take(2)]
+    self.assertEqual(batches[2:], again)  # resumed at epoch 1: the same
+    self.assertCountEqual(sum(batches[:2], []), list(range(8)))
 
   def test_imagenet_evaluation_keeps_the_aspect_ratio(self):
     # Pixel value = column index: after resizing the shorter side (100 -> 256,

@@ -62,6 +62,10 @@ class StrategyUnitTest(tf.test.TestCase):
                        ["2", "3", "5", "7"])
       with self.assertRaisesRegex(ValueError, "needs 6 GPUs, but 4"):
         distribute.worker_environments(3, 2)
+      with self.assertRaisesRegex(ValueError, "workers=5 is more than the 4"):
+        distribute.worker_environments(5)  # never a silent fall to the CPU
+      self.assertEqual([e["CUDA_VISIBLE_DEVICES"] for e in
+                        distribute.worker_environments(5, 0)], [""] * 5)
     with mock.patch.object(tf.config, "list_physical_devices",
                            return_value=[]):
       self.assertEqual(distribute.worker_environments(2), [{}, {}])

@@ -1,6 +1,8 @@
 """End-to-end tests of the level loop on a tiny model and synthetic data."""
 
 import dataclasses
+import glob
+import importlib.util
 import json
 import os
 from unittest import mock
@@ -188,6 +190,32 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(os.stat(final).st_mtime_ns, stamp)
     self.assertEqual([r["test_accuracy"] for r in rows],
                      [r["test_accuracy"] for r in first])
+
+  def test_overwrite_moves_the_earlier_run_aside(self):
+    cfg = tiny_config(("lt",), levels=1, epochs=1)
+    search, workdir = self._run(cfg)
+    first = search.run()
+    reseeded = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
+                                                                  seed=1))
+    second, _ = self._run(reseeded, workdir)
+    second.run(overwrite=True)
+    moved = glob.glob(workdir + ".replaced-*")
+    self.assertLen(moved, 1)
+    with open(os.path.join(moved[0], "results.json")) as stream:
+      self.assertEqual(json.load(stream), first)
+    self.assertFalse(os.path.exists(os.path.join(moved[0], ".lock")))
+    with open(os.path.join(workdir, "config.json")) as stream:
+      self.assertEqual(json.load(stream)["train"]["seed"], 1)
+
+  def test_ray_missing_is_refused_before_training(self):
+    cfg = dataclasses.replace(tiny_config(), executor=config.ExecutorConfig(
+        name="ray"))
+    cfg = dataclasses.replace(cfg, data=config.DataConfig(dataset="synthetic"))
+    real = importlib.util.find_spec
+    with mock.patch.object(importlib.util, "find_spec",
+                           lambda name: None if name == "ray" else real(name)):
+      with self.assertRaisesRegex(ValueError, r"pip install 'kdticket_tf\[ray\]'"):
+        self._run(cfg)
 
   def test_interrupted_level_resumes_from_its_last_epoch(self):
     cfg = tiny_config(("lt",), levels=1, epochs=3)

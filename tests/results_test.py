@@ -24,6 +24,13 @@ ROWS = [
 
 class ResultsTest(tf.test.TestCase):
 
+  def test_a_level_whose_only_row_failed_without_masks_has_no_sparsity(self):
+    rows = ROWS + [{"recipe": "lt", "level": 2, "sparsity": None,
+                    "weights_remaining": None, "test_accuracy": None,
+                    "status": "failed"}]
+    self.assertIn("| 2 |  | failed |  |  |",
+                  results.to_markdown(rows, ("lt", "rewind", "kd")))
+
   def test_the_epoch_is_chosen_on_validation_never_on_test(self):
     history = [
         {"epoch": 1, "validation_accuracy": 0.80, "test_accuracy": 0.95},

@@ -113,26 +113,49 @@ def _imagenet_eval_map(image_size):
   return preprocess
 
 
-def imagenet_train_batches(examples, config, seed, epoch, image_size=224):
-  """Epoch `epoch` of ImageNet training batches from examples ({"image", "label"}).
+def _decode(example):
+  image = tf.io.decode_image(example["image"], channels=3,
+                             expand_animations=False)
+  return dict(example, image=image)
 
-  The examples are shuffled with a seed made of (seed, epoch), and with
-  augmentation (the default) each image gets a random resized crop and flip
-  seeded by (seed, epoch, position); with `config.augment` False, the
-  evaluation's resize and centre crop. The same epoch gives the same batches,
-  so resumed and rewound trainings see an uninterrupted run's order.
+
+def _shuffled(examples, seed, epoch, block):
+  """Permutes each block of `block` examples by keys drawn from (seed, epoch).
+
+  Stateless: the same epoch gives the same order in any process, and no
+  `Dataset.shuffle` seed has to be a tensor (which TensorFlow refuses when the
+  global seed is 0). The examples are still encoded, so a block batches.
+  """
+  def permute(index, examples_block):
+    keys = tf.random.stateless_uniform(
+        tf.shape(examples_block["label"]),
+        tf.stack([tf.constant(seed, tf.int64), epoch * 2**32 + index]))
+    order = tf.argsort(keys)
+    return tf.nest.map_structure(lambda t: tf.gather(t, order), examples_block)
+  return examples.batch(block).enumerate().map(permute).unbatch()
+
+
+def imagenet_train_batches(examples, config, seed, epoch, image_size=224):
+  """Epoch `epoch` of ImageNet training batches.
+
+  The examples, still encoded (`{"image": JPEG or PNG bytes, "label"}`, as
+  TFDS reads them with `SkipDecoding`), are shuffled in blocks of ten batches
+  by keys drawn from (seed, epoch), then decoded; with augmentation (the
+  default) each image gets a random resized crop and flip seeded by (seed,
+  epoch, position); with `config.augment` False, the evaluation's resize and
+  centre crop. The same epoch gives the same batches, so resumed and rewound
+  trainings see an uninterrupted run's order.
 
   Args:
-    examples: The training examples in a fixed order.
+    examples: The encoded training examples in a fixed order.
     config: The `DataConfig`.
     seed: The run's seed.
     epoch: The epoch (an int64 scalar, a tensor inside the stream).
     image_size: Side of the square inputs.
   """
   epoch = tf.cast(epoch, tf.int64)
-  examples = examples.shuffle(
-      10 * config.batch_size, seed=tf.constant(seed, tf.int64) * 1000003 + epoch,
-      reshuffle_each_iteration=False)
+  examples = _shuffled(examples, seed, epoch, 10 * config.batch_size).map(
+      _decode, num_parallel_calls=pipeline.AUTOTUNE)
   if config.augment is False:
     train = examples.map(_imagenet_eval_map(image_size),
                          num_parallel_calls=pipeline.AUTOTUNE)
@@ -164,8 +187,11 @@ def build_imagenet(config, seed, image_size=224):
   else:
     train_split, validation = "train", None
   # Files in their prepared order (TFDS shuffled the examples when it wrote
-  # them); each epoch shuffles with its own seed, so epochs are reproducible.
-  examples = builder.as_dataset(split=train_split, shuffle_files=False)
+  # them), still encoded; each epoch shuffles with its own keys, so epochs
+  # are reproducible.
+  examples = builder.as_dataset(
+      split=train_split, shuffle_files=False,
+      decoders={"image": tfds.decode.SkipDecoding()})
   test = builder.as_dataset(split="validation").map(
       _imagenet_eval_map(image_size), num_parallel_calls=pipeline.AUTOTUNE)
   test = test.batch(config.eval_batch_size).prefetch(pipeline.AUTOTUNE)
