@@ -1,0 +1,218 @@
+r"""Regenerates the tables and plots of docs/kd_ticket_study.md from its rows.
+
+    python tools/study_report.py            # rewrite the doc's tables and plots
+    python tools/study_report.py --check    # exit 1 if the doc is out of date
+
+The study's result rows are committed under docs/kd_ticket_study/ (each run's
+`results.json`, and the KD cross-check's figures); the doc's tables sit between
+`<!-- table:NAME -->` and `<!-- /table -->` markers, and this tool writes them
+from the rows, with the plots beside them. Nothing here trains anything.
+"""
+
+import glob
+import json
+import os
+import re
+import sys
+
+from absl import app
+from absl import flags
+
+import kdticket_tf
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("rows", "docs/kd_ticket_study", "The committed rows.")
+flags.DEFINE_string("doc", "docs/kd_ticket_study.md", "The doc to update.")
+flags.DEFINE_bool("check", False, "Only check that the doc is up to date.")
+
+_MARKER = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table -->)", re.S)
+
+
+def _rows(pattern):
+  return [kdticket_tf.results.read(p) for p in sorted(glob.glob(pattern))]
+
+
+def _percent(value):
+  return "" if value is None else f"{100 * value:.2f}"
+
+
+def _order(runs):
+  order = []
+  for rows in runs:
+    for row in rows:
+      if row["recipe"] != "dense" and row["recipe"] not in order:
+        order.append(row["recipe"])
+  return order
+
+
+def teacher_table(folder):
+  """The dense candidates of study A: accuracies at the end of training."""
+  lines = ["| candidate | validation accuracy (%) | test accuracy (%) |",
+           "|---|---|---|"]
+  for path in sorted(glob.glob(os.path.join(folder, "study_a", "teacher",
+                                            "*.json"))):
+    dense = kdticket_tf.results.read(path)[0]
+    lines.append(f"| {os.path.basename(path)[:-5]} | "
+                 f"{_percent(dense['validation_accuracy'])} | "
+                 f"{_percent(dense['test_accuracy'])} |")
+  return "\n".join(lines) + "\n"
+
+
+def sweep_table(folder):
+  """The KD sweep of study A: validation accuracy of `kd` per candidate."""
+  lines = None
+
+  def settings(path):
+    return tuple(float(v) for v in re.match(
+        r"alpha_(.+)_t_(.+)\.json", os.path.basename(path)).groups())
+  for path in sorted(glob.glob(os.path.join(folder, "study_a", "kd_sweep",
+                                            "*.json")), key=settings):
+    kd = [r for r in kdticket_tf.results.read(path) if r["recipe"] == "kd"]
+    if lines is None:
+      lines = (["| alpha, T | " + " | ".join(
+          f"{100 * r['sparsity']:.0f}% pruned" for r in kd) + " | mean |",
+                "|---|" + "---|" * (len(kd) + 1)])
+    alpha, temperature = re.match(r"alpha_(.+)_t_(.+)\.json",
+                                  os.path.basename(path)).groups()
+    values = [r["validation_accuracy"] for r in kd]
+    lines.append(f"| {alpha}, {temperature} | " +
+                 " | ".join(_percent(v) for v in values) +
+                 f" | {_percent(sum(values) / len(values))} |")
+  return "\n".join(lines or []) + "\n"
+
+
+def seeds_table(runs, column="test_accuracy"):
+  results = kdticket_tf.results
+  return results.seeds_to_markdown(results.summarize_seeds(runs, column),
+                                   _order(runs))
+
+
+def difference_table(runs, pairs):
+  """Paired differences (points) of (recipe, baseline) pairs, by level."""
+  results = kdticket_tf.results
+  columns = [f"{a} - {b}" for a, b in pairs]
+  found = {}
+  for recipe, baseline in pairs:
+    summary = results.summarize_seeds(
+        [results.differences_from(rows, baseline) for rows in runs])
+    for row in summary:
+      if row["recipe"] == recipe:
+        found.setdefault(row["level"], {"remaining": row["weights_remaining"]})[
+            f"{recipe} - {baseline}"] = row
+  lines = ["| level | % weights remaining | " + " | ".join(columns) + " |",
+           "|" + "---|" * (len(columns) + 2)]
+  for level in sorted(found):
+    cells = []
+    for column in columns:
+      row = found[level].get(column)
+      cells.append("" if row is None else
+                   f"{100 * row['mean']:+.2f} ± {100 * row['std']:.2f} "
+                   f"({row['n']})")
+    lines.append(f"| {level} | {100 * found[level]['remaining']:.1f} | " +
+                 " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def crosscheck_table(folder):
+  lines = ["| seed | % pruned | teacher train (%) | teacher test (%) | "
+           "kd recipe test (%) | minimal loop test (%) | loop - recipe |",
+           "|---|---|---|---|---|---|---|"]
+  for path in sorted(glob.glob(os.path.join(folder, "study_a",
+                                            "crosscheck_seed_*.json"))):
+    with open(path, encoding="utf-8") as stream:
+      found = json.load(stream)
+    seed = re.search(r"seed_(\d+)", path).group(1)
+    lines.append(
+        f"| {seed} | {100 * found['sparsity']:.1f} | "
+        f"{_percent(found['teacher_train_accuracy'])} | "
+        f"{_percent(found['teacher_test_accuracy'])} | "
+        f"{_percent(found['recipe_test_accuracy'])} | "
+        f"{_percent(found['loop_test_accuracy'])} | "
+        f"{100 * (found['loop_test_accuracy'] - found['recipe_test_accuracy']):+.2f} |")
+  return "\n".join(lines) + "\n"
+
+
+def search_table(folder):
+  """Study B's regime search: lt and rewind of each candidate setup."""
+  lines = ["| setup | dense (%) | % pruned | lt (%) | rewind (%) | "
+           "lt - rewind |", "|---|---|---|---|---|---|"]
+  for path in sorted(glob.glob(os.path.join(folder, "study_b", "search",
+                                            "*.json"))):
+    rows = kdticket_tf.results.read(path)
+    dense = rows[0]["test_accuracy"]
+    for level in sorted({r["level"] for r in rows if r["level"]}):
+      cells = {r["recipe"]: r for r in rows if r["level"] == level}
+      if "lt" not in cells or "rewind" not in cells:
+        continue
+      lt, rewind = (cells[k]["test_accuracy"] for k in ("lt", "rewind"))
+      lines.append(f"| {os.path.basename(path)[:-5]} | {_percent(dense)} | "
+                   f"{100 * cells['lt']['sparsity']:.0f} | {_percent(lt)} | "
+                   f"{_percent(rewind)} | {100 * (lt - rewind):+.2f} |")
+  return "\n".join(lines) + "\n"
+
+
+def tables(folder):
+  """Returns `{name: markdown}` of every table the doc holds."""
+  study_a = _rows(os.path.join(folder, "study_a", "seed_*.json"))
+  study_b = _rows(os.path.join(folder, "study_b", "seed_*.json"))
+  found = {"teacher": teacher_table(folder), "sweep": sweep_table(folder),
+           "crosscheck": crosscheck_table(folder),
+           "search": search_table(folder)}
+  for name, runs in (("a", study_a), ("b", study_b)):
+    if not runs:
+      continue
+    found[f"{name}_test"] = seeds_table(runs)
+    found[f"{name}_selected"] = seeds_table(
+        runs, "test_accuracy_at_best_validation")
+    pairs = [("kd", "rewind"), ("kd_rewind", "rewind"), ("kd_rewind", "kd"),
+             ("kd", "lt"), ("lt", "rewind")]
+    present = set(_order(runs))
+    found[f"{name}_differences"] = difference_table(
+        runs, [(a, b) for a, b in pairs if {a, b} <= present])
+  return found
+
+
+def plots(folder):
+  """Writes the band plot of each study beside its rows."""
+  for name in ("study_a", "study_b"):
+    runs = _rows(os.path.join(folder, name, "seed_*.json"))
+    if runs:
+      kdticket_tf.plots.plot_accuracy_vs_sparsity(
+          [("", rows) for rows in runs], os.path.join(folder, f"{name}.png"),
+          title=f"{name.replace('_', ' ')}: test accuracy, mean and "
+          f"min-max over {len(runs)} seeds")
+
+
+def update(text, found):
+  """Returns the doc with each marked table replaced by its new text."""
+  def replace(match):
+    return match.group(1) + found.get(match.group(2), match.group(3)) + \
+        match.group(4)
+  return _MARKER.sub(replace, text)
+
+
+def main(argv):
+  del argv
+  found = tables(FLAGS.rows)
+  with open(FLAGS.doc, encoding="utf-8") as stream:
+    text = stream.read()
+  new = update(text, found)
+  missing = set(found) - {m.group(2) for m in _MARKER.finditer(text)}
+  if FLAGS.check:
+    if new != text:
+      print(f"study_report: {FLAGS.doc} is out of date; run "
+            "python tools/study_report.py", file=sys.stderr)
+      return 1
+    return 0
+  if missing:
+    print(f"study_report: {FLAGS.doc} has no marker for: "
+          f"{', '.join(sorted(missing))}", file=sys.stderr)
+  with open(FLAGS.doc, "w", encoding="utf-8") as stream:
+    stream.write(new)
+  plots(FLAGS.rows)
+  print(f"{FLAGS.doc}: {len(found)} tables; plots in {FLAGS.rows}")
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
