@@ -4,11 +4,17 @@
   `tf.keras` must be `tf_keras`.
 * `TF_CPP_MIN_LOG_LEVEL=2` unless the user set it: TensorFlow's C++ INFO and
   WARNING lines stay out of a library user's output. `TF_LOG_LEVEL_GIVEN`
-  records whether the user chose a level, which commands then keep.
+  records whether the user chose a level, which commands then keep; a level
+  set here, and inherited by worker processes, does not count as theirs.
 """
 
 import os
 
-TF_LOG_LEVEL_GIVEN = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+# A level this package set (and its worker processes inherit) is not the user's.
+_SET_HERE = "KDTICKET_TF_SET_LOG_LEVEL"
+TF_LOG_LEVEL_GIVEN = ("TF_CPP_MIN_LOG_LEVEL" in os.environ and
+                      _SET_HERE not in os.environ)
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
+  os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
+  os.environ[_SET_HERE] = "1"

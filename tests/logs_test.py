@@ -2,10 +2,13 @@
 
 import logging
 import os
+import subprocess
+import sys
 
 import tensorflow as tf
 
 from kdticket_tf import logs
+from tests import testing
 
 
 def _record(path, level, message="message", args=None):
@@ -34,6 +37,26 @@ class LogsTest(tf.test.TestCase):
     self.assertTrue(drop.filter(_record(tfds_file, logging.WARNING, message,
                                         (existing,))))
     self.assertTrue(drop.filter(_record(tfds_file, logging.WARNING)))
+
+
+class EnvironmentTest(tf.test.TestCase):
+
+  def _given(self, **variables):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("TF_CPP_MIN_LOG_LEVEL", "KDTICKET_TF_SET_LOG_LEVEL")}
+    result = subprocess.run(
+        [sys.executable, "-c", "from kdticket_tf import environment; "
+         "print(environment.TF_LOG_LEVEL_GIVEN)"],
+        env=dict(env, PYTHONPATH=testing.ROOT, **variables),
+        capture_output=True, text=True, timeout=60, check=True)
+    return result.stdout.strip()
+
+  def test_only_the_users_own_log_level_counts_as_given(self):
+    self.assertEqual(self._given(), "False")
+    self.assertEqual(self._given(TF_CPP_MIN_LOG_LEVEL="0"), "True")
+    # A worker process inherits the level the package set in its parent.
+    self.assertEqual(self._given(TF_CPP_MIN_LOG_LEVEL="3",
+                                 KDTICKET_TF_SET_LOG_LEVEL="1"), "False")
 
 
 if __name__ == "__main__":
