@@ -49,7 +49,7 @@ class ModelsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(trainable, 25557032)
 
   def test_unknown_model_lists_choices(self):
-    with self.assertRaisesRegex(ValueError, "model='resnet'.*lenet_300_100"):
+    with self.assertRaisesRegex(ValueError, "name='resnet'.*lenet_300_100"):
       _build("resnet")
 
 

@@ -8,6 +8,7 @@ import contextlib
 import glob
 import io
 import os
+import re
 import tempfile
 
 import tensorflow as tf
@@ -170,7 +171,8 @@ class FlagfilesTest(tf.test.TestCase, parameterized.TestCase):
     path = os.path.join("configs", name)
     with open(os.path.join(ROOT, path)) as stream:
       header = stream.read().split("\n--", 1)[0]
-    self.assertIn(f"--flagfile={path}", header)
+    # A search's own command, or the seeds runner's for a study's flagfile.
+    self.assertRegex(header, f"--(flagfile|config)={re.escape(path)}")
     self.assertTrue(all(line.startswith("#") for line in header.splitlines()))
     cwd = os.getcwd()
     os.chdir(ROOT)
