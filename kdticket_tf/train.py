@@ -48,6 +48,13 @@ def config_from_flags():
     raise ValueError(settings.in_flag_words(str(error))) from None
 
 
+def flags_file():
+  """The trainer's own flags as a flagfile (absl's and TensorFlow's left out)."""
+  names = ["workdir", "overwrite"] + [f.name for f in settings.command_line()]
+  lines = [FLAGS[name].serialize() for name in names]
+  return "".join(line + "\n" for line in lines if line)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"Unexpected arguments: {' '.join(argv[1:])}")
@@ -61,7 +68,7 @@ def main(argv):
     distribute.configure_virtual_cpus(config.distribute.virtual_cpus)
     rows = lottery.prepare(config, FLAGS.workdir).run(
         overwrite=FLAGS.overwrite,
-        files={"flags.txt": FLAGS.flags_into_string()})
+        files={layout.FLAGS: flags_file()})
   except (ValueError, OSError, lottery.LotteryFailedError,
           workdir_lib.WorkdirInUseError) as error:
     print("kdticket_tf.train: error: " + settings.in_flag_words(str(error)),

@@ -166,6 +166,28 @@ class FlagfilesTest(tf.test.TestCase, parameterized.TestCase):
   def test_there_are_flagfiles(self):
     self.assertGreaterEqual(len(FLAGFILES), 6)
 
+  def test_the_flags_file_holds_the_trainers_flags_and_rebuilds_the_config(self):
+    cwd = os.getcwd()
+    os.chdir(ROOT)
+    try:
+      flags.FLAGS(["train", "--flagfile=configs/quickstart.flags",
+                   "--workdir=unused", "--lr=0.05"])
+      config, written = train.config_from_flags(), train.flags_file()
+      flags.FLAGS.unparse_flags()
+      path = os.path.join(self.get_temp_dir(), "flags.txt")
+      with open(path, "w") as stream:
+        stream.write(written)
+      flags.FLAGS(["train", f"--flagfile={path}"])
+      again = train.config_from_flags()
+    finally:
+      flags.FLAGS.unparse_flags()
+      os.chdir(cwd)
+    self.assertIn("--lr=0.05\n", written)
+    self.assertIn("--workdir=unused\n", written)
+    self.assertNotIn("--test_tmpdir", written)  # absl's own flags left out
+    self.assertNotIn("--verbosity", written)
+    self.assertEqual(again, config)
+
   @parameterized.parameters(*[os.path.basename(p) for p in FLAGFILES])
   def test_flagfile_opens_with_its_command_and_builds_a_valid_config(self, name):
     path = os.path.join("configs", name)

@@ -165,7 +165,7 @@ def tables(folder):
     found[f"{name}_selected"] = seeds_table(
         runs, "test_accuracy_at_best_validation")
     pairs = [("kd", "rewind"), ("kd_rewind", "rewind"), ("kd_rewind", "kd"),
-             ("kd", "lt"), ("lt", "rewind")]
+             ("kd_lr_rewind", "lr_rewind"), ("kd", "lt"), ("lt", "rewind")]
     present = set(_order(runs))
     found[f"{name}_differences"] = difference_table(
         runs, [(a, b) for a, b in pairs if {a, b} <= present])
@@ -179,7 +179,7 @@ def plots(folder):
     if runs:
       kdticket_tf.plots.plot_accuracy_vs_sparsity(
           [("", rows) for rows in runs], os.path.join(folder, f"{name}.png"),
-          title=f"{name.replace('_', ' ')}: test accuracy, mean and "
+          title=f"{name.replace('_', ' ').title()}: test accuracy, mean and "
           f"min-max over {len(runs)} seeds")
 
 
