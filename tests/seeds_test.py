@@ -102,5 +102,26 @@ class ToolsTest(tf.test.TestCase):
         stamp)  # finished: nothing retrained
 
 
+class StudyReportTest(tf.test.TestCase):
+  """docs/kd_ticket_study.md is what its committed rows give."""
+
+  def test_the_study_doc_is_up_to_date_with_its_rows(self):
+    result = _tool("tools/study_report.py", "--check")
+    self.assertEqual(result.returncode, 0, result.stderr)
+
+  def test_a_table_edited_by_hand_is_caught(self):
+    with open(os.path.join(ROOT, "docs", "kd_ticket_study.md")) as stream:
+      text = stream.read()
+    edited = text.replace("| 0 (dense) | 100.0 | 89.69 ± 0.10 (3)",
+                          "| 0 (dense) | 100.0 | 99.69 ± 0.10 (3)", 1)
+    self.assertNotEqual(edited, text)
+    path = os.path.join(self.get_temp_dir(), "study.md")
+    with open(path, "w") as stream:
+      stream.write(edited)
+    result = _tool("tools/study_report.py", "--check", f"--doc={path}")
+    self.assertEqual(result.returncode, 1)
+    self.assertIn("out of date", result.stderr)
+
+
 if __name__ == "__main__":
   tf.test.main()
