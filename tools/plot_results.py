@@ -4,8 +4,8 @@ r"""Plots test accuracy against sparsity for one or more workdirs in one figure.
     python tools/plot_results.py --output=seeds.png --seeds workdirs/seed0 workdirs/seed1
 
 Each argument is a workdir or a results JSON file (such as the rows committed
-under docs/). Without `--seeds`, each workdir's recipes are drawn as their own lines, labelled
-with the workdir's name (or `--labels`). With `--seeds`, the workdirs are runs of
+under docs/). Without `--seeds`, each workdir's recipes are drawn as their own
+lines, labelled with the workdir's name (or `--labels`) when there are several. With `--seeds`, the workdirs are runs of
 one setup with different seeds: each recipe is drawn once, as the mean over the
 workdirs with a band from the lowest to the highest accuracy.
 """
@@ -41,7 +41,9 @@ def main(argv):
     except ValueError as error:
       print(f"plot_results: error: {error}", file=sys.stderr)
       return 1
-    runs.append(("" if FLAGS.seeds else f"{label}: ", rows))
+    # One run needs no name in its legend, unless the user gave one.
+    named = not FLAGS.seeds and (len(workdirs) > 1 or FLAGS.labels)
+    runs.append((f"{label}: " if named else "", rows))
   kdticket_tf.plots.plot_accuracy_vs_sparsity(runs, FLAGS.output, FLAGS.title)
   print(FLAGS.output)
   return 0
