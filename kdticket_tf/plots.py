@@ -19,9 +19,9 @@ from kdticket_tf import artifacts
 from kdticket_tf import results
 
 
-def _series(runs):
+def series(runs):
   """{label: {level: [(remaining %, accuracy %), ...]}} and dense accuracies."""
-  series = collections.defaultdict(lambda: collections.defaultdict(list))
+  found = collections.defaultdict(lambda: collections.defaultdict(list))
   dense = []
   for prefix, rows in runs:
     for row in rows:
@@ -32,8 +32,8 @@ def _series(runs):
         dense.append(point[1])
         continue
       label = f"{prefix}{row['recipe']}"
-      series[label][row["level"]].append(point)
-  return series, dense
+      found[label][row["level"]].append(point)
+  return found, dense
 
 
 def plot_accuracy_vs_sparsity(runs, path, title="Lottery tickets"):
@@ -46,10 +46,10 @@ def plot_accuracy_vs_sparsity(runs, path, title="Lottery tickets"):
     path: Output PNG path (written atomically).
     title: The figure title.
   """
-  series, dense = _series(runs)
+  lines, dense = series(runs)
   figure, axes = plt.subplots(figsize=(8, 5), dpi=100)
   smallest = 100.0
-  for label, levels in sorted(series.items()):
+  for label, levels in sorted(lines.items()):
     if dense:  # every recipe's curve starts at the dense model
       levels[0] = [(100.0, a) for a in dense]
     ordered = [levels[level] for level in sorted(levels)]

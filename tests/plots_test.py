@@ -39,7 +39,7 @@ class PlotsTest(tf.test.TestCase):
     self.assertGreater(os.path.getsize(path), 10_000)
 
   def test_several_seeds_are_averaged(self):
-    series, dense = plots._series(  # pylint: disable=protected-access
+    series, dense = plots.series(
         [("", _rows()), ("", _rows(0.02))])
     self.assertEqual(sorted(series), ["kd", "lt"])
     self.assertLen(series["lt"][3], 2)
@@ -51,7 +51,7 @@ class PlotsTest(tf.test.TestCase):
   def test_failed_levels_are_left_out(self):
     rows = _rows() + [{"recipe": "lt", "level": 6, "status": "failed",
                        "test_accuracy": None, "weights_remaining": None}]
-    series, _ = plots._series([("", rows)])  # pylint: disable=protected-access
+    series, _ = plots.series([("", rows)])
     self.assertNotIn(6, series["lt"])
 
 
