@@ -106,6 +106,16 @@ def to_markdown(rows, recipe_order=(), cell=_test_accuracy_cell):
   return "\n".join(lines) + "\n"
 
 
+def recipe_order(runs):
+  """Returns the recipes of one or more runs in the order they first appear."""
+  order = []
+  for rows in runs:
+    for row in rows:
+      if row["recipe"] != DENSE and row["recipe"] not in order:
+        order.append(row["recipe"])
+  return order
+
+
 def summarize_seeds(runs, column="test_accuracy"):
   """Returns mean, standard deviation and count per (recipe, level) over runs.
 

@@ -52,6 +52,12 @@ class ResultsTest(tf.test.TestCase):
              for r in results.sort_rows(ROWS, ("lt", "rewind", "kd"))]
     self.assertEqual(order, [("dense", 0), ("lt", 1), ("rewind", 1), ("kd", 1)])
 
+  def test_recipe_order_is_first_appearance_over_runs_without_dense(self):
+    runs = [[{"recipe": "dense", "level": 0}, {"recipe": "kd", "level": 1},
+             {"recipe": "lt", "level": 1}],
+            [{"recipe": "lt", "level": 2}, {"recipe": "rewind", "level": 1}]]
+    self.assertEqual(results.recipe_order(runs), ["kd", "lt", "rewind"])
+
   def test_markdown_table(self):
     table = results.to_markdown(ROWS, ("lt", "rewind", "kd"))
     self.assertEqual(table.splitlines(), [

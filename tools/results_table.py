@@ -32,15 +32,6 @@ flags.DEFINE_enum("column", "test_accuracy",
                    "validation_accuracy"], "The figure each cell shows.")
 
 
-def _recipe_order(runs):
-  order = []
-  for rows in runs:
-    for row in rows:
-      if row["recipe"] != kdticket_tf.results.DENSE and row["recipe"] not in order:
-        order.append(row["recipe"])
-  return order
-
-
 def main(argv):
   if len(argv) < 2:
     raise app.UsageError("Give one or more workdirs or results JSON files.")
@@ -51,7 +42,7 @@ def main(argv):
     return 1
   results = kdticket_tf.results
   if FLAGS.seeds:
-    order = _recipe_order(runs)
+    order = results.recipe_order(runs)
     if FLAGS.minus:
       runs = [results.differences_from(rows, FLAGS.minus, FLAGS.column)
               for rows in runs]
@@ -65,7 +56,7 @@ def main(argv):
   for path, rows in zip(argv[1:], runs):
     shown = [dict(row, test_accuracy=row.get(FLAGS.column)) for row in rows]
     print(f"## {path}\n")
-    print(results.to_markdown(shown, _recipe_order([rows])))
+    print(results.to_markdown(shown, results.recipe_order([rows])))
   return 0
 
 

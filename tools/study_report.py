@@ -36,15 +36,6 @@ def _percent(value):
   return "" if value is None else f"{100 * value:.2f}"
 
 
-def _order(runs):
-  order = []
-  for rows in runs:
-    for row in rows:
-      if row["recipe"] != "dense" and row["recipe"] not in order:
-        order.append(row["recipe"])
-  return order
-
-
 def teacher_table(folder):
   """The dense candidates of study A: accuracies at the end of training."""
   lines = ["| candidate | validation accuracy (%) | test accuracy (%) |",
@@ -58,22 +49,23 @@ def teacher_table(folder):
   return "\n".join(lines) + "\n"
 
 
+def _sweep_settings(path):
+  """The (alpha, T) of a KD sweep file, `alpha_<alpha>_t_<T>.json`, as text."""
+  return re.match(r"alpha_(.+)_t_(.+)\.json", os.path.basename(path)).groups()
+
+
 def sweep_table(folder):
   """The KD sweep of study A: validation accuracy of `kd` per candidate."""
   lines = None
-
-  def settings(path):
-    return tuple(float(v) for v in re.match(
-        r"alpha_(.+)_t_(.+)\.json", os.path.basename(path)).groups())
-  for path in sorted(glob.glob(os.path.join(folder, "study_a", "kd_sweep",
-                                            "*.json")), key=settings):
+  paths = glob.glob(os.path.join(folder, "study_a", "kd_sweep", "*.json"))
+  for path in sorted(paths, key=lambda p: tuple(map(float,
+                                                    _sweep_settings(p)))):
     kd = [r for r in kdticket_tf.results.read(path) if r["recipe"] == "kd"]
     if lines is None:
       lines = (["| alpha, T | " + " | ".join(
           f"{100 * r['sparsity']:.0f}% pruned" for r in kd) + " | mean |",
                 "|---|" + "---|" * (len(kd) + 1)])
-    alpha, temperature = re.match(r"alpha_(.+)_t_(.+)\.json",
-                                  os.path.basename(path)).groups()
+    alpha, temperature = _sweep_settings(path)
     values = [r["validation_accuracy"] for r in kd]
     lines.append(f"| {alpha}, {temperature} | " +
                  " | ".join(_percent(v) for v in values) +
@@ -84,33 +76,21 @@ def sweep_table(folder):
 def seeds_table(runs, column="test_accuracy"):
   results = kdticket_tf.results
   return results.seeds_to_markdown(results.summarize_seeds(runs, column),
-                                   _order(runs))
+                                   results.recipe_order(runs))
 
 
 def difference_table(runs, pairs):
   """Paired differences (points) of (recipe, baseline) pairs, by level."""
   results = kdticket_tf.results
-  columns = [f"{a} - {b}" for a, b in pairs]
-  found = {}
-  for recipe, baseline in pairs:
-    summary = results.summarize_seeds(
-        [results.differences_from(rows, baseline) for rows in runs])
-    for row in summary:
-      if row["recipe"] == recipe:
-        found.setdefault(row["level"], {"remaining": row["weights_remaining"]})[
-            f"{recipe} - {baseline}"] = row
-  lines = ["| level | % weights remaining | " + " | ".join(columns) + " |",
-           "|" + "---|" * (len(columns) + 2)]
-  for level in sorted(found):
-    cells = []
-    for column in columns:
-      row = found[level].get(column)
-      cells.append("" if row is None else
-                   f"{100 * row['mean']:+.2f} ± {100 * row['std']:.2f} "
-                   f"({row['n']})")
-    lines.append(f"| {level} | {100 * found[level]['remaining']:.1f} | " +
-                 " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"
+  differences = [
+      [dict(row, recipe=f"{recipe} - {baseline}")
+       for recipe, baseline in pairs
+       for row in results.differences_from(rows, baseline)
+       if row["recipe"] == recipe]
+      for rows in runs]
+  return results.seeds_to_markdown(
+      results.summarize_seeds(differences),
+      [f"{recipe} - {baseline}" for recipe, baseline in pairs], points=True)
 
 
 def crosscheck_table(folder):
@@ -166,7 +146,7 @@ def tables(folder):
         runs, "test_accuracy_at_best_validation")
     pairs = [("kd", "rewind"), ("kd_rewind", "rewind"), ("kd_rewind", "kd"),
              ("kd_lr_rewind", "lr_rewind"), ("kd", "lt"), ("lt", "rewind")]
-    present = set(_order(runs))
+    present = set(kdticket_tf.results.recipe_order(runs))
     found[f"{name}_differences"] = difference_table(
         runs, [(a, b) for a, b in pairs if {a, b} <= present])
   return found
