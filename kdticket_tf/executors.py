@@ -119,6 +119,18 @@ def _local_worker(workdir, environment, verbose, channel):
     channel.send(run_in_worker(runner, key))
 
 
+def _receive(channel):
+  """A worker's outcome if it sent one, else None (it died first).
+
+  A killed worker's end of the pipe reads as end of file, or as a reset
+  connection when it died with bytes unread: both mean no outcome.
+  """
+  try:
+    return channel.recv() if channel.poll() else None
+  except (EOFError, OSError):
+    return None
+
+
 def _death(process):
   code = process.exitcode
   if code is not None and code < 0:
@@ -188,15 +200,11 @@ class LocalExecutor:
     outcomes = []
     for worker in {id(waiting[r]): waiting[r] for r in ready}.values():
       process, channel, key = worker
-      if channel.poll():
-        try:
-          outcome = channel.recv()
-        except EOFError:
-          outcome = None
-        if outcome is not None:
-          worker[2] = None
-          outcomes.append(dataclasses.replace(outcome, key=key))
-          continue
+      outcome = _receive(channel)
+      if outcome is not None:
+        worker[2] = None
+        outcomes.append(dataclasses.replace(outcome, key=key))
+        continue
       process.join()
       outcomes.extend(self._lost(worker))
     return outcomes

@@ -8,6 +8,8 @@
 * Local workers killed with SIGKILL in the middle of a stage: the stage runs
   once more (resuming from its last epoch) and the search ends as if nothing
   happened (the bit-for-bit comparison covers that run).
+* A worker that ended with a stage unread (its pipe then reads as a reset
+  connection) is a dead worker, not an error that stops the search.
 
 A failed stage skipping the stages that need it is tested in reliability_test.
 """
@@ -24,6 +26,8 @@ import time
 
 import tensorflow as tf
 
+from kdticket_tf import executors
+from kdticket_tf import layout as layout_lib
 from tests import testing
 
 SMOKE = ("--flagfile=configs/smoke.flags", "--deterministic", "--noexport")
@@ -148,6 +152,27 @@ class ExecutorsTest(tf.test.TestCase):
     self.assertNotIn("Traceback", result.stderr)
     self.assertNotIn("cuInit", result.stdout + result.stderr)
 
+
+class DeadWorkerTest(tf.test.TestCase):
+
+  def test_a_worker_gone_with_a_stage_unread_is_a_dead_worker(self):
+    # A worker that cannot start (no config.json here) says so and ends
+    # without reading the stage it was sent; its pipe then reads as a reset
+    # connection, as a worker killed with a stage unread does.
+    executor = executors.LocalExecutor(self.get_temp_dir(), workers=1,
+                                       environments=[{}])
+    executor.start()
+    self.addCleanup(executor.close, abort=True)
+    first, second = layout_lib.StageKey("lt", 1), layout_lib.StageKey("lt", 2)
+    executor.submit(first)
+    [outcome] = executor.wait()
+    self.assertEqual(outcome.key, first)
+    self.assertStartsWith(outcome.error, "A worker could not start")
+    pid = executor.pids()[0]
+    executor.submit(second)
+    self.assertEqual(executor.wait(), [])  # a dead worker: the stage runs again
+    self.assertEqual(executor.running(), [second])
+    self.assertNotEqual(executor.pids()[0], pid)
 
 if __name__ == "__main__":
   tf.test.main()
