@@ -131,16 +131,21 @@ def search_table(folder):
   return "\n".join(lines) + "\n"
 
 
-def tables(folder):
+def seed_runs(folder):
+  """Returns `{study: [rows of each seed]}`, "study_a" and "study_b"."""
+  return {name: _rows(os.path.join(folder, name, "seed_*.json"))
+          for name in ("study_a", "study_b")}
+
+
+def tables(folder, studies):
   """Returns `{name: markdown}` of every table the doc holds."""
-  study_a = _rows(os.path.join(folder, "study_a", "seed_*.json"))
-  study_b = _rows(os.path.join(folder, "study_b", "seed_*.json"))
   found = {"teacher": teacher_table(folder), "sweep": sweep_table(folder),
            "crosscheck": crosscheck_table(folder),
            "search": search_table(folder)}
-  for name, runs in (("a", study_a), ("b", study_b)):
+  for study, runs in studies.items():
     if not runs:
       continue
+    name = study[len("study_"):]
     found[f"{name}_test"] = seeds_table(runs)
     found[f"{name}_selected"] = seeds_table(
         runs, "test_accuracy_at_best_validation")
@@ -152,10 +157,9 @@ def tables(folder):
   return found
 
 
-def plots(folder):
+def plots(folder, studies):
   """Writes the band plot of each study beside its rows."""
-  for name in ("study_a", "study_b"):
-    runs = _rows(os.path.join(folder, name, "seed_*.json"))
+  for name, runs in studies.items():
     if runs:
       kdticket_tf.plots.plot_accuracy_vs_sparsity(
           [("", rows) for rows in runs], os.path.join(folder, f"{name}.png"),
@@ -173,7 +177,8 @@ def update(text, found):
 
 def main(argv):
   del argv
-  found = tables(FLAGS.rows)
+  studies = seed_runs(FLAGS.rows)
+  found = tables(FLAGS.rows, studies)
   with open(FLAGS.doc, encoding="utf-8") as stream:
     text = stream.read()
   new = update(text, found)
@@ -189,7 +194,7 @@ def main(argv):
           f"{', '.join(sorted(missing))}", file=sys.stderr)
   with open(FLAGS.doc, "w", encoding="utf-8") as stream:
     stream.write(new)
-  plots(FLAGS.rows)
+  plots(FLAGS.rows, studies)
   print(f"{FLAGS.doc}: {len(found)} tables; plots in {FLAGS.rows}")
   return 0
 
