@@ -126,7 +126,7 @@ def search_table(folder):
         continue
       lt, rewind = (cells[k]["test_accuracy"] for k in ("lt", "rewind"))
       lines.append(f"| {os.path.basename(path)[:-5]} | {_percent(dense)} | "
-                   f"{100 * cells['lt']['sparsity']:.0f} | {_percent(lt)} | "
+                   f"{100 * cells['lt']['sparsity']:.3g} | {_percent(lt)} | "
                    f"{_percent(rewind)} | {100 * (lt - rewind):+.2f} |")
   return "\n".join(lines) + "\n"
 
