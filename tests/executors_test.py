@@ -174,5 +174,6 @@ class DeadWorkerTest(tf.test.TestCase):
     self.assertEqual(executor.running(), [second])
     self.assertNotEqual(executor.pids()[0], pid)
 
+
 if __name__ == "__main__":
   tf.test.main()

@@ -5,9 +5,10 @@ r"""Plots test accuracy against sparsity for one or more workdirs in one figure.
 
 Each argument is a workdir or a results JSON file (such as the rows committed
 under docs/). Without `--seeds`, each workdir's recipes are drawn as their own
-lines, labelled with the workdir's name (or `--labels`) when there are several. With `--seeds`, the workdirs are runs of
-one setup with different seeds: each recipe is drawn once, as the mean over the
-workdirs with a band from the lowest to the highest accuracy.
+lines, labelled with the workdir's name (or `--labels`) when there are several.
+With `--seeds`, the workdirs are runs of one setup with different seeds: each
+recipe is drawn once, as the mean over the workdirs with a band from the lowest
+to the highest accuracy.
 """
 
 import os
@@ -34,6 +35,8 @@ def main(argv):
     print(f"plot_results: error: {len(labels)} labels for {len(workdirs)} "
           "workdirs.", file=sys.stderr)
     return 1
+  # One run needs no name in its legend, unless the user gave one.
+  named = not FLAGS.seeds and (len(workdirs) > 1 or FLAGS.labels)
   runs = []
   for label, workdir in zip(labels, workdirs):
     try:
@@ -41,8 +44,6 @@ def main(argv):
     except ValueError as error:
       print(f"plot_results: error: {error}", file=sys.stderr)
       return 1
-    # One run needs no name in its legend, unless the user gave one.
-    named = not FLAGS.seeds and (len(workdirs) > 1 or FLAGS.labels)
     runs.append((f"{label}: " if named else "", rows))
   kdticket_tf.plots.plot_accuracy_vs_sparsity(runs, FLAGS.output, FLAGS.title)
   print(FLAGS.output)
