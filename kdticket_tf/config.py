@@ -15,6 +15,7 @@ import math
 import re
 from typing import Optional, Tuple
 
+from kdticket_tf import analysis_config
 from kdticket_tf import fields
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import runtime_config
@@ -97,21 +98,27 @@ class ModelConfig:
   Attributes:
     name: Registered model name (`lenet_300_100`, `conv2`, `conv4`, `conv6`,
       `resnet_cifar`, `vgg16`, `vgg19`, `resnet50`).
-    depth: Depth of `resnet_cifar`: 6n+2 for basic blocks (20, 32, 44, 56, 110),
-      9n+2 for bottleneck blocks (29, 56, 110, ...).
+    depth: Depth of `resnet_cifar` (and `resnet1d`, basic blocks only): 6n+2
+      for basic blocks (20, 32, 44, 56, 110), 9n+2 for bottleneck blocks
+      (29, 56, 110, ...).
     block: `basic` or `bottleneck` (the KD ticket reference code's ResNet-56/110).
-    width: Channels of the first stage of `resnet_cifar`.
+    width: Channels of the first stage of `resnet_cifar` and `resnet1d`, of
+      every layer of `conv1d`; hidden units of `mlp1d`.
   """
   name: str = setting("lenet_300_100", "model", "Model name.")
   depth: int = setting(20, "depth", "Depth of resnet_cifar.")
   block: str = setting("basic", "block", "Residual block of resnet_cifar.",
                        choices=("basic", "bottleneck"))
-  width: int = setting(16, "width", "First-stage channels of resnet_cifar.")
+  width: int = setting(16, "width", "First-stage channels of resnet_cifar "
+                       "and resnet1d; channels of conv1d; units of mlp1d.")
 
   def __post_init__(self):
     fields.check_choice(self, "block")
     fields.check_positive(self, "width")
-    if self.name == "resnet_cifar":
+    if self.name in ("resnet_cifar", "resnet1d"):
+      if self.name == "resnet1d" and self.block != "basic":
+        raise fields.wrong(self, "block", "is not available for resnet1d; "
+                           "use 'basic'.")
       per_block = 6 if self.block == "basic" else 9
       if self.depth < per_block + 2 or (self.depth - 2) % per_block:
         raise fields.wrong(
@@ -236,7 +243,9 @@ class PruningConfig:
       each layer by the same fraction).
     keep_dense: Regular expressions; layers whose name matches one fully are
       left dense (never wrapped, never pruned).
-    rewind_step: The step k of weight rewinding (`500it`, `2ep`).
+    rewind_step: The step k of weight rewinding (`500it`, `2ep`), or `auto`:
+      the earliest of `AnalysisConfig.steps` at which the dense network's
+      training is stable (see `instability`).
     finetune_lr: Constant learning rate of the `finetune` recipe; None for
       the schedule's final learning rate (its rate at the last step; nearly 0
       for `cosine`, so give one there).
@@ -262,8 +271,9 @@ class PruningConfig:
                        choices=("global", "layerwise"), hparam=True)
   keep_dense: Tuple[str, ...] = setting(
       (), "keep_dense", "Regexes of layer names to leave dense.", kind="list")
-  rewind_step: Duration = setting(Duration(0, "it"), "rewind_step",
-                                  "Rewind step k: 500it or 2ep.", hparam=True)
+  rewind_step: Duration = setting(
+      Duration(0, "it"), "rewind_step", "Rewind step k: 500it, 2ep, or auto "
+      "(the earliest stable --instability_steps).", kind="step", hparam=True)
   finetune_lr: Optional[float] = setting(
       None, "finetune_lr", "Constant LR of the finetune recipe (default: the "
       "rate of the schedule's last step).", kind="float")
@@ -379,6 +389,7 @@ class DistillConfig:
 DistributeConfig = runtime_config.DistributeConfig
 ExecutorConfig = runtime_config.ExecutorConfig
 ExportConfig = runtime_config.ExportConfig
+AnalysisConfig = analysis_config.AnalysisConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -395,6 +406,7 @@ class LotteryConfig:
     export: What is exported as levels finish.
     distribute: The distribution strategy.
     executor: Where the stages run.
+    analysis: The instability analysis (and `rewind_step=auto`).
   """
   recipes: Tuple[str, ...] = setting(
       ("lt",), "recipes",
@@ -408,6 +420,7 @@ class LotteryConfig:
   export: ExportConfig = ExportConfig()
   distribute: DistributeConfig = DistributeConfig()
   executor: ExecutorConfig = ExecutorConfig()
+  analysis: AnalysisConfig = AnalysisConfig()
 
   def __post_init__(self):
     if not self.recipes:

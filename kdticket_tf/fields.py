@@ -18,32 +18,47 @@ import dataclasses
 import re
 
 _DURATION_PATTERN = re.compile(r"^\s*(\d+)\s*(it|ep)\s*$")
+_ZERO_PATTERN = re.compile(r"^\s*0\s*$")
+AUTO = "auto"
 
 
 @dataclasses.dataclass(frozen=True)
 class Duration:
   """A length of training given in iterations (`500it`) or epochs (`3ep`).
 
+  A bare `0` is `0it`. `Duration.auto()` (written `auto`) is a step still to
+  be chosen (`PruningConfig.rewind_step=auto`); it has no number of steps.
+
   Attributes:
     value: The non-negative number of units.
-    unit: `it` (optimizer steps) or `ep` (epochs).
+    unit: `it` (optimizer steps), `ep` (epochs) or `auto`.
   """
   value: int
   unit: str
 
   def __post_init__(self):
-    if self.unit not in ("it", "ep"):
+    if self.unit not in ("it", "ep", AUTO):
       raise ValueError(f"Duration unit {self.unit!r} is not 'it' or 'ep'.")
     if self.value < 0:
       raise ValueError(f"Duration {self.value}{self.unit} is negative.")
 
   @classmethod
-  def parse(cls, text, name="duration"):
-    """Parses `500it` or `3ep`.
+  def auto(cls):
+    """Returns the step still to be chosen, written `auto`."""
+    return cls(0, AUTO)
+
+  @property
+  def is_auto(self):
+    return self.unit == AUTO
+
+  @classmethod
+  def parse(cls, text, name="duration", allow_auto=False):
+    """Parses `500it`, `3ep` or `0` (and `auto` if allowed).
 
     Args:
       text: The string to parse (a `Duration` is returned unchanged).
       name: The name of the setting, used in the error message.
+      allow_auto: Whether `auto` (a step still to be chosen) is accepted.
 
     Returns:
       A `Duration`.
@@ -53,28 +68,40 @@ class Duration:
     """
     if isinstance(text, Duration):
       return text
+    if allow_auto and str(text).strip() == AUTO:
+      return cls.auto()
+    if _ZERO_PATTERN.match(str(text)):
+      return cls(0, "it")
     match = _DURATION_PATTERN.match(str(text))
     if not match:
       raise ValueError(
           f"{name}={text!r} is not a duration; write a whole number followed by "
-          "'it' (iterations) or 'ep' (epochs), for example '500it' or '3ep'.")
+          "'it' (iterations) or 'ep' (epochs), for example '500it' or '3ep'" +
+          (", or 'auto'." if allow_auto else "."))
     return cls(int(match.group(1)), match.group(2))
 
   def to_steps(self, steps_per_epoch):
-    """Returns the number of optimizer steps for `steps_per_epoch`."""
+    """Returns the number of optimizer steps for `steps_per_epoch`.
+
+    Raises:
+      ValueError: for `auto`, which has no steps until it is chosen.
+    """
+    if self.is_auto:
+      raise ValueError("The step 'auto' has no number of steps until the "
+                       "instability analysis chooses it.")
     if self.unit == "it":
       return self.value
     return self.value * steps_per_epoch
 
   def __str__(self):
-    return f"{self.value}{self.unit}"
+    return AUTO if self.is_auto else f"{self.value}{self.unit}"
 
 
 # How a flag's text becomes a field's value (see settings.py); the kind of a
 # field whose default is a plain bool, int, float or str is read from it.
 KINDS = ("string", "integer", "float", "bool", "enum", "list", "int_list",
          "float_list", "duration", "duration_list", "tristate", "pairs",
-         "length")
+         "length", "step")
 
 
 def setting(default, flag, help, *, kind=None, choices=(), neutral=False,  # pylint: disable=redefined-builtin

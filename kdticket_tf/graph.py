@@ -20,6 +20,7 @@ import dataclasses
 import heapq
 from typing import Dict
 
+from kdticket_tf import instability_graph
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import recipes as recipes_lib
 
@@ -159,14 +160,16 @@ def build(config):
   """Returns the `Graph` of a `LotteryConfig`: dense, then level by level.
 
   The order is the sequential executor's: the dense run, then each level's
-  recipes in the order of `config.recipes`.
+  recipes in the order of `config.recipes`. The instability analysis's stages
+  (`--analysis=instability`, `--rewind_step=auto`) come in through
+  `instability_graph`.
   """
   stages = [Stage(DENSE_KEY, {})]
   for level in range(1, config.pruning.num_levels + 1):
     for name in config.recipes:
       stages.append(Stage(StageKey(name, level),
                           _needs(config, recipes_lib.get(name), level)))
-  return Graph(stages)
+  return Graph(instability_graph.extend(config, stages, Stage))
 
 
 def describe(graph):

@@ -15,6 +15,12 @@
       masks.npz, thresholds.json the level's masks and pruning thresholds
       final.weights.npz          the trained ticket (pruned weights exactly 0)
       metrics.json, checkpoints/, epochs/
+    instability.json / .csv / .md, instability.png
+                                 the instability analysis's rows and plot
+    rewind_choice.json           `rewind_step=auto`'s choice and its table
+    instability/level_NN/        the instability stage of level NN's network
+                                 (00: the dense one): start_<k>it/ holds the
+                                 two copies and the row of start step k
     tensorboard/                 `dense`, `<recipe>/level_NN` (per-epoch runs of
                                  each stage) and `summary` (the lottery curves)
     export/serving/<recipe>/<L>/ the servable ticket (TF Serving layout; the dense
@@ -40,7 +46,9 @@ class StageKey(NamedTuple):
   level: int
 
   def __str__(self):
-    return DENSE if self.level == 0 else f"{self.recipe}/level_{self.level:02d}"
+    if self.recipe == DENSE:
+      return DENSE
+    return f"{self.recipe}/level_{self.level:02d}"
 
   @classmethod
   def parse(cls, text):
@@ -88,9 +96,23 @@ class Layout:
   def plot(self):
     return self._path("accuracy_vs_sparsity.png")
 
+  # The instability analysis.
+  def instability(self, extension):
+    """`instability.json`, `.csv`, `.md` or `.png`."""
+    return self._path(f"instability.{extension}")
+
+  @property
+  def rewind_choice(self):
+    return self._path("rewind_choice.json")
+
+  def start_weights(self, step):
+    """θk of the dense run at step `step`, saved for the instability analysis."""
+    return os.path.join(self.stage_dir(DENSE_KEY),
+                        f"start_{int(step)}it.weights.npz")
+
   # One stage.
   def stage_dir(self, key):
-    if key.level == 0:
+    if key.recipe == DENSE:
       return self._path(DENSE)
     return self._path(key.recipe, f"level_{key.level:02d}")
 

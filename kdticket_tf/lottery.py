@@ -24,6 +24,9 @@ from kdticket_tf import distill
 from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import executors
 from kdticket_tf import graph as graph_lib
+from kdticket_tf import instability_graph
+from kdticket_tf import instability_report
+from kdticket_tf import instability_stage
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import plots
 from kdticket_tf import recipes as recipes_lib
@@ -105,6 +108,7 @@ class Lottery:
             "other processes, which rebuild the data and the model from the "
             "registry; a search of your own model or tf.data datasets runs "
             "with the 'sequential' executor.")
+    instability_stage.check(config, self.data)
     patterns = [p for p, _ in config.pruning.layer_fractions]
     if patterns:
       names = level_masks.prunable_names(self.runner.wrap(self.runner.build()))
@@ -211,6 +215,9 @@ class Lottery:
       self._write_tables()
       logging.info("Resuming: %d of %d stages had finished.", len(finished),
                    len(self.graph))
+      for key in finished:
+        if instability_graph.is_key(key):
+          self._instability_finished(key, quiet=True)
     started, failed, skipped = set(finished), {}, {}
     executor.start()
     try:
@@ -234,7 +241,31 @@ class Lottery:
           f"{len(failed)} stage(s) failed ({causes})" +
           (f"; skipped because they need them: {lost}" if lost else "") +
           "; every other result is kept.")
-    return results.sort_rows(list(self._rows.values()), self.config.recipes)
+    return results.sort_rows(self._search_rows(), self.config.recipes)
+
+  def _search_rows(self):
+    """The result rows of the search's own stages (no analysis stages)."""
+    return [row for key, row in self._rows.items()
+            if not instability_graph.is_key(key)]
+
+  def _instability_finished(self, key, quiet=False):
+    """Writes the instability tables; under `rewind_step=auto`, chooses k."""
+    rows = instability_report.gather(self.layout, self.graph.keys)
+    if self._chief:
+      instability_report.write(
+          self.layout, rows, self.config,
+          f"{self.data.name}: instability (linear mode connectivity)")
+    mine = [r for r in rows if r["level"] == key.level]
+    if not quiet:
+      logging.info("instability of %s: barrier %s (test error points)",
+                   mine[0]["network"] if mine else key, ", ".join(
+                       f"k={r['start']}: {r['barrier']:.2f}" for r in mine))
+    if self.config.pruning.rewind_step.is_auto and key.level == 0:
+      chosen = instability_report.choose_rewind_step(self.layout, mine,
+                                                     self.config)
+      if not quiet:
+        logging.info("rewind_step=auto chose k=%s (%d steps, barrier %.2f)",
+                     chosen["start"], chosen["start_step"], chosen["barrier"])
 
   def _arrived(self, outcome, finished, failed, skipped, started):
     """Records a stage's outcome; a failure skips the stages that need it."""
@@ -256,7 +287,10 @@ class Lottery:
           skipped[dependent] = key
           started.add(dependent)
     self._write_tables()
-    if self._chief and row["status"] == stages.DONE:
+    if instability_graph.is_key(key):
+      if row["status"] == stages.DONE:
+        self._instability_finished(key)
+    elif self._chief and row["status"] == stages.DONE:
       metrics = artifacts.read_json(self.layout.metrics(key))
       summaries.write_stage(self.layout, settings.to_dict(self.config), row,
                             metrics.get("layers"))
@@ -265,13 +299,16 @@ class Lottery:
   def _write_tables(self):
     if not self._chief:
       return
-    rows = results.write(self.layout, list(self._rows.values()),
+    rows = results.write(self.layout, self._search_rows(),
                          self.config.recipes)
     plots.plot_accuracy_vs_sparsity(
         [("", rows)], self.layout.plot,
         title=f"{self.data.name}: test accuracy against sparsity")
 
   def _steps(self, key):
+    if instability_graph.is_key(key):
+      return instability_stage.training_steps(
+          self.config, self.data.train.steps_per_epoch)
     return self.runner.rewind.plan(
         None if key.level == 0 else recipes_lib.get(key.recipe)).steps
 

@@ -11,12 +11,18 @@ multiple of `steps_per_execution`. Any other k is refused before training.
 A recipe's `TrainingPlan` says how many steps it trains and where its learning
 rate schedule and data stream start: step k for `schedule_start="rewind"`, step 0
 otherwise; fine-tuning trains at a constant rate.
+
+`rewind_step=auto` leaves k to the instability analysis: the coordinator
+records its choice (`layout.rewind_choice`) and copies θk into place before any
+ticket trains (`instability_stage.choose_rewind_step`); until then `step` is
+the earliest candidate, for estimates only.
 """
 
 import os
 
 import tf_keras as keras
 
+from kdticket_tf import artifacts
 from kdticket_tf import training
 from kdticket_tf import weights as weights_lib
 
@@ -98,7 +104,10 @@ class RewindPoint:
     self._steps_per_epoch = steps_per_epoch
     self._layout = layout
     self.total_steps = config.train.total_steps(steps_per_epoch)
-    self.step = config.pruning.rewind_step.to_steps(steps_per_epoch)
+    self.auto = config.pruning.rewind_step.is_auto
+    if self.auto:  # every candidate is checked (instability_stage.check)
+      return
+    self._step = config.pruning.rewind_step.to_steps(steps_per_epoch)
     if self.step >= self.total_steps and any(r.uses_rewind_point
                                              for r in recipes):
       raise ValueError(
@@ -108,9 +117,24 @@ class RewindPoint:
     check_observable(config.pruning.rewind_step, self.step, steps_per_epoch,
                      config.train.steps_per_execution)
 
+  @property
+  def step(self):
+    """k in steps; under `auto`, the recorded choice (or the first candidate)."""
+    if not self.auto:
+      return self._step
+    if os.path.exists(self._layout.rewind_choice):
+      return int(artifacts.read_json(self._layout.rewind_choice)["step"])
+    return self._config.analysis.steps[0].to_steps(self._steps_per_epoch)
+
   def dense_callbacks(self, base):
-    """Saves θk during the dense run (at once when k is 0); returns callbacks."""
+    """Saves θk during the dense run (at once when k is 0); returns callbacks.
+
+    Under `auto` nothing is saved here: the instability analysis's start
+    weights are, and the chosen one is copied to θk's place.
+    """
     path = self._layout.rewind_weights
+    if self.auto:
+      return []
     if self.step == 0:
       if not os.path.exists(path):
         weights_lib.save_model_weights(path, base)

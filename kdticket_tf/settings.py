@@ -26,7 +26,8 @@ SECTIONS = {"data": config_lib.DataConfig, "model": config_lib.ModelConfig,
             "distill": config_lib.DistillConfig,
             "export": config_lib.ExportConfig,
             "distribute": config_lib.DistributeConfig,
-            "executor": config_lib.ExecutorConfig}
+            "executor": config_lib.ExecutorConfig,
+            "analysis": config_lib.AnalysisConfig}
 # The second flag of the one `length` field: the training length in steps.
 STEPS_FLAG = "train_steps"
 _STEPS_HELP = "Training length in steps."
@@ -88,7 +89,7 @@ def _flag_default(setting):
     return [str(v) for v in value]
   if kind == "pairs":
     return [f"{pattern}:{fraction}" for pattern, fraction in value]
-  if kind == "duration":
+  if kind in ("duration", "step"):
     return str(value)
   return value
 
@@ -97,6 +98,7 @@ def command_line():
   """Returns the `Flag`s of every setting (and the steps flag of the length)."""
   absl_kind = {"string": "string", "integer": "integer", "float": "float",
                "bool": "bool", "enum": "enum", "duration": "string",
+               "step": "string",
                "tristate": "enum", "length": "integer"}
   found = []
   for setting in all_settings():
@@ -126,8 +128,8 @@ def _parse(setting, value, values):
       return length
     if kind == "tristate":
       return _TRISTATE[value]
-    if kind == "duration":
-      return fields.Duration.parse(value, label)
+    if kind in ("duration", "step"):
+      return fields.Duration.parse(value, label, allow_auto=kind == "step")
     if kind == "duration_list":
       return tuple(fields.Duration.parse(v, label) for v in value)
     if kind == "int_list":
@@ -221,8 +223,9 @@ def from_dict(values):
     if setting.field.name not in found:
       continue
     value, kind = found[setting.field.name], setting.kind
-    if kind in ("duration", "length"):
-      value = fields.Duration.parse(value, setting.label)
+    if kind in ("duration", "length", "step"):
+      value = fields.Duration.parse(value, setting.label,
+                                    allow_auto=kind == "step")
     elif kind == "duration_list":
       value = tuple(fields.Duration.parse(v, setting.label) for v in value)
     elif kind == "pairs":

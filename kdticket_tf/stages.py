@@ -23,6 +23,8 @@ from kdticket_tf import data as data_lib
 from kdticket_tf import distill
 from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import export as export_lib
+from kdticket_tf import instability_graph
+from kdticket_tf import instability_stage
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import models as models_lib
 from kdticket_tf import recipes as recipes_lib
@@ -166,6 +168,8 @@ class StageRunner:
     A training whose loss becomes non-finite is recorded as failed (its row
     says why); any other error propagates.
     """
+    if instability_graph.is_key(key):  # its own stage kind
+      return instability_stage.run(self, key)
     row = finished_row(self.layout, key)
     if row is None:
       settings = self.config.train
@@ -222,7 +226,8 @@ class StageRunner:
       weights_lib.load_model_weights(self.layout.init_weights, base)
     else:
       weights_lib.save_model_weights(self.layout.init_weights, base)
-    callbacks = self.rewind.dense_callbacks(base)
+    callbacks = (self.rewind.dense_callbacks(base) +
+                 instability_stage.dense_callbacks(self, base))
     training.add_weight_decay(base, self.config.train.weight_decay)
     history = self._fit(key, base, self.data, self.rewind.plan(None),
                         training.compile_classifier, callbacks)

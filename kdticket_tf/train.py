@@ -75,9 +75,13 @@ def main(argv):
           file=sys.stderr)
     return 1
   del rows
-  with open(layout.Layout(FLAGS.workdir).results("md"),
-            encoding="utf-8") as stream:
-    print(stream.read())
+  paths = layout.Layout(FLAGS.workdir)
+  shown = [paths.results("md")]
+  if config.analysis.name == "instability":
+    shown = [paths.instability("md")]
+  for path in shown:
+    with open(path, encoding="utf-8") as stream:
+      print(stream.read())
   logging.info("Results in %s", FLAGS.workdir)
   return 0
 

@@ -1,14 +1,15 @@
 """The registered datasets, loaded by name.
 
 Importing this module imports every builder module, which registers its
-datasets in `catalog`: `mnist` and `fashion_mnist` (`idx`), `synthetic`,
-`cifar10`, `cifar100` and `imagenet2012` (`tfds_sources`).
+datasets in `catalog`: `mnist` and `fashion_mnist` (`idx`), `mnist1d`,
+`synthetic`, `cifar10`, `cifar100` and `imagenet2012` (`tfds_sources`).
 """
 
 import tensorflow as tf
 
 from kdticket_tf.data import catalog
 from kdticket_tf.data import idx  # pylint: disable=unused-import
+from kdticket_tf.data import mnist1d  # pylint: disable=unused-import
 from kdticket_tf.data import synthetic  # pylint: disable=unused-import
 from kdticket_tf.data import tfds_sources  # pylint: disable=unused-import
 

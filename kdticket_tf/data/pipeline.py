@@ -80,6 +80,17 @@ class ArrayStream:
     copy._extra = tf.constant(extra)  # pylint: disable=protected-access
     return copy
 
+  def with_seed(self, seed):
+    """Returns a copy whose epochs are shuffled (and augmented) from `seed`.
+
+    Everything else (examples, batch size, preprocessing) is shared; the
+    instability analysis trains its two copies on two such data orders.
+    """
+    copy = object.__new__(ArrayStream)
+    copy.__dict__.update(self.__dict__)
+    copy._seed = int(seed)  # pylint: disable=protected-access
+    return copy
+
   def check_extra_allowed(self):
     """Raises ValueError if per-example data cannot ride with the batches."""
     if self.augmented:
