@@ -22,7 +22,9 @@ class AnalysisConfig:
 
   Attributes:
     name: `none` (a lottery search) or `instability` (the dense run, then the
-      instability of `levels`' networks; no other ticket is trained).
+      instability of `levels`' networks; no other ticket is trained). It
+      changes which stages run, not their results, so a workdir analysed
+      first may go on with the search (under `rewind_step=auto`).
     steps: The start steps k (`0`, `100it`, `1ep`); two copies train from θk.
     points: Points along the linear path between the two end points, both
       end points included.
@@ -37,7 +39,7 @@ class AnalysisConfig:
   name: str = setting("none", "analysis",
                       "none: a lottery search; instability: the "
                       "linear-mode-connectivity analysis.",
-                      choices=("none", "instability"))
+                      choices=("none", "instability"), neutral=True)
   steps: Tuple[Duration, ...] = setting(
       (Duration(0, "it"),), "instability_steps",
       "Start steps k of the instability analysis: 0,100it,1ep.",

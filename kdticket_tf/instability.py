@@ -54,8 +54,8 @@ def coefficients(points):
 def interpolate(first, second, coefficient):
   """Returns `(1 - coefficient) * first + coefficient * second`, array by array.
 
-  Where both are 0 (a pruned weight), the result is exactly 0; at 0 and 1 it
-  is exactly `first` and `second`.
+  Where both are equal (a pruned weight, 0 in both), the result is exactly
+  that value; at 0 and 1 it is exactly `first` and `second`.
   """
   if len(first) != len(second):
     raise ValueError(f"{len(first)} arrays against {len(second)}.")
@@ -67,8 +67,9 @@ def interpolate(first, second, coefficient):
       mixed.append(a.copy())
     elif alpha == 1.0:
       mixed.append(b.copy())
-    else:
-      mixed.append(((1.0 - alpha) * a + alpha * b).astype(a.dtype))
+    else:  # equal weights stay exactly as they are
+      mixed.append(np.where(a == b, a, (1.0 - alpha) * a + alpha * b).astype(
+          a.dtype))
   return mixed
 
 

@@ -209,6 +209,11 @@ def train_copy(runner, step, data_seed, masks, folder, run_name):
   """
   config, layout = runner.config, runner.layout
   base = runner.build()
+  if not os.path.exists(layout.start_weights(step)):
+    raise ValueError(
+        f"{layout.start_weights(step)} (θk of start step {step}) was not saved "
+        "by the dense run, which ran without the instability analysis; run "
+        "the analysis in a fresh workdir.")
   weights_lib.load_model_weights(layout.start_weights(step), base)
   model = base
   if masks is not None:

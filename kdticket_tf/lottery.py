@@ -261,8 +261,15 @@ class Lottery:
                    mine[0]["network"] if mine else key, ", ".join(
                        f"k={r['start']}: {r['barrier']:.2f}" for r in mine))
     if self.config.pruning.rewind_step.is_auto and key.level == 0:
-      chosen = instability_report.choose_rewind_step(self.layout, mine,
-                                                     self.config)
+      try:
+        chosen = instability_report.choose_rewind_step(self.layout, mine,
+                                                       self.config)
+      except ValueError as error:
+        if any(not instability_graph.is_key(k) and k.level
+               for k in self.graph.keys):
+          raise  # tickets would train from k: stop before any does
+        logging.warning("%s", error)
+        return
       if not quiet:
         logging.info("rewind_step=auto chose k=%s (%d steps, barrier %.2f)",
                      chosen["start"], chosen["start_step"], chosen["barrier"])
