@@ -21,6 +21,7 @@ setuptools.setup(
         "tensorflow-serving-api>=2.21,<2.22",  # warm-up records, client protos
         "numpy>=1.26,<3",
         "matplotlib>=3.7",  # accuracy_vs_sparsity.png
+        "mnist1d>=0.0.2",  # --dataset=mnist1d, generated offline (make_dataset)
     ],
     extras_require={
         # Ray tasks as the executor of a search's stages (--executor=ray).

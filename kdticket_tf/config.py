@@ -273,7 +273,8 @@ class PruningConfig:
       (), "keep_dense", "Regexes of layer names to leave dense.", kind="list")
   rewind_step: Duration = setting(
       Duration(0, "it"), "rewind_step", "Rewind step k: 500it, 2ep, or auto "
-      "(the earliest stable --instability_steps).", kind="step", hparam=True)
+      "(the earliest stable start step of the instability analysis).",
+      kind="step", hparam=True)
   finetune_lr: Optional[float] = setting(
       None, "finetune_lr", "Constant LR of the finetune recipe (default: the "
       "rate of the schedule's last step).", kind="float")

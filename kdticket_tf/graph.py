@@ -161,7 +161,7 @@ def build(config):
 
   The order is the sequential executor's: the dense run, then each level's
   recipes in the order of `config.recipes`. The instability analysis's stages
-  (`--analysis=instability`, `--rewind_step=auto`) come in through
+  (`AnalysisConfig.name`, `PruningConfig.rewind_step=auto`) come in through
   `instability_graph`.
   """
   stages = [Stage(DENSE_KEY, {})]

@@ -162,8 +162,8 @@ def choose_rewind_step(layout, rows, config):
         "AnalysisConfig.steps or raise the threshold. No ticket was trained; "
         f"the table is in {layout.instability('md')}.")
   if not os.path.exists(layout.rewind_weights):
-    shutil.copyfile(layout.start_weights(chosen["start_step"]),
-                    layout.rewind_weights)
+    with artifacts.atomic_path(layout.rewind_weights) as temporary:
+      shutil.copyfile(layout.start_weights(chosen["start_step"]), temporary)
   artifacts.write_json(layout.rewind_choice, {
       "step": chosen["start_step"], "start": chosen["start"],
       "barrier": chosen["barrier"], "threshold": threshold,

@@ -344,6 +344,9 @@ class Lottery:
         100.0 * (row.get("weights_remaining") or 0.0),
         "n/a" if accuracy is None else f"{100.0 * accuracy:.2f}%", elapsed,
         left, f"  running: {', '.join(map(str, running))}" if running else "")
+    if row.get("warning"):
+      logging.warning("%s level %d: %s", row["recipe"], row["level"],
+                      settings.in_flag_words(row["warning"]))
     sys.stdout.flush()
 
   def export_stage(self, recipe, level, base_dir=None, force=False):

@@ -14,7 +14,7 @@ from kdticket_tf import layout as layout_lib
 COLUMNS = ("recipe", "level", "sparsity", "weights_remaining", "test_accuracy",
            "validation_accuracy", "best_validation_epoch",
            "test_accuracy_at_best_validation", "train_loss", "epochs",
-           "constant_lr", "seconds", "status")
+           "constant_lr", "seconds", "status", "warning")
 DENSE = layout_lib.DENSE
 
 
@@ -64,7 +64,8 @@ def _percent(value):
 
 
 def _test_accuracy_cell(row):
-  return _percent(row.get("test_accuracy"))
+  flag = " (KD collapse)" if row.get("warning") else ""
+  return _percent(row.get("test_accuracy")) + flag
 
 
 def to_markdown(rows, recipe_order=(), cell=_test_accuracy_cell):

@@ -25,6 +25,7 @@ from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import export as export_lib
 from kdticket_tf import instability_graph
 from kdticket_tf import instability_stage
+from kdticket_tf import kd_collapse
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import models as models_lib
 from kdticket_tf import recipes as recipes_lib
@@ -207,6 +208,8 @@ class StageRunner:
     weights_lib.save_model_weights(self.layout.final_weights(key), base)
     row = self._row(key, masks_lib.sparsity(masks), history, started,
                     plan.constant_lr)
+    row["warning"] = kd_collapse.warning(recipe, row["test_accuracy"],
+                                         self.data.num_classes)
     layers = {
         name: {"shape": list(w.shape), "weights": int(np.size(m)),
                "nonzero": int(np.count_nonzero(w.numpy())),

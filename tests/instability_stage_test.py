@@ -29,7 +29,7 @@ def _auto_config(steps, threshold=2.0, recipes=("rewind",)):
                                          threshold=threshold, points=3))
 
 
-class GraphTest(absltest.TestCase):
+class GraphTest(tf.test.TestCase):
 
   def test_auto_puts_the_analysis_before_every_ticket(self):
     graph = graph_lib.build(_auto_config([Duration(0, "it")],
