@@ -16,16 +16,19 @@ import importlib
 from kdticket_tf import environment  # first: before anything loads TensorFlow
 
 _MODULES = (
-    "artifacts", "config", "data", "distill", "distribute", "executors",
-    "export", "graph", "layout", "logs", "lottery", "models", "plots",
+    "analysis_config", "artifacts", "config", "data", "distill",
+    "distribute", "executors", "export", "graph", "instability",
+    "instability_graph", "instability_report", "instability_stage",
+    "kd_collapse", "layout", "logs", "lottery", "models", "plots",
     "pruning", "recipes", "registry", "results", "rewinding", "schedules",
     "serving", "stages", "summaries", "training", "weights", "workdir")
 _API = {
     "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
     "ExportConfig": "config", "LotteryConfig": "config",
     "ModelConfig": "config", "PruningConfig": "config", "TrainConfig": "config",
-    "DistributeConfig": "config", "find_tickets": "lottery",
-    "run_lottery": "lottery",
+    "DistributeConfig": "config", "AnalysisConfig": "config",
+    "find_tickets": "lottery", "run_lottery": "lottery",
+    "run_instability": "instability",
 }
 
 __all__ = list(_MODULES) + list(_API)

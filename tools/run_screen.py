@@ -26,7 +26,7 @@ from absl import flags
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", "workdirs/screen", "Parent of the candidates' "
                     "workdirs.")
-flags.DEFINE_string("rows", "docs/instability_screen",
+flags.DEFINE_string("screen_rows", "docs/instability_screen",
                     "Where each finished candidate's row is written.")
 flags.DEFINE_list("only", [], "Run only these candidates (default: all).")
 flags.DEFINE_bool("table", False, "Print the table of the rows and exit.")
@@ -49,6 +49,8 @@ CANDIDATES = (
     ("mlp_40k_lr0.2", "MLP 100-100, 40,000 sequences, lr 0.2",
      _MLP + _LARGE + ("--lr=0.2",)),
     ("conv_4k_lr0.4", "ConvNet 25 channels, 4,000, lr 0.4", _CONV + ("--lr=0.4",)),
+    ("conv_4k_lr0.2", "ConvNet 25 channels, 4,000, lr 0.2", _CONV + ("--lr=0.2",)),
+    ("mlp_4k_lr0.2", "MLP 100-100, 4,000, lr 0.2", _MLP + ("--lr=0.2",)),
     ("resnet8_4k_lr0.1", "ResNet-1D-8 (BatchNorm) width 16, 4,000, lr 0.1",
      _RESNET8 + ("--lr=0.1",)),
     ("conv_40k_lr0.2", "ConvNet 25 channels, 40,000, lr 0.2",
@@ -131,9 +133,9 @@ def read_rows(folder):
 def main(argv):
   del argv
   if FLAGS.table:
-    print(table(read_rows(FLAGS.rows)), end="")
+    print(table(read_rows(FLAGS.screen_rows)), end="")
     return 0
-  os.makedirs(FLAGS.rows, exist_ok=True)
+  os.makedirs(FLAGS.screen_rows, exist_ok=True)
   os.makedirs(FLAGS.workdir, exist_ok=True)
   for name, description, extra in CANDIDATES:
     if FLAGS.only and name not in FLAGS.only:
@@ -146,7 +148,7 @@ def main(argv):
     wall = time.time() - started
     row = screen_row(name, description, extra, folder,
                      "done" if status == 0 else f"exit {status}", wall)
-    previous = os.path.join(FLAGS.rows, f"{name}.json")
+    previous = os.path.join(FLAGS.screen_rows, f"{name}.json")
     if os.path.exists(previous):  # a resumed candidate: keep the first time
       with open(previous, encoding="utf-8") as stream:
         row["wall_seconds"] = max(row["wall_seconds"],

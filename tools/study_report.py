@@ -132,16 +132,63 @@ def search_table(folder):
 
 
 def seed_runs(folder):
-  """Returns `{study: [rows of each seed]}`, "study_a" and "study_b"."""
+  """Returns `{study: [rows of each seed]}`, "study_a", "study_b", "study_c"."""
   return {name: _rows(os.path.join(folder, name, "seed_*.json"))
-          for name in ("study_a", "study_b")}
+          for name in ("study_a", "study_b", "study_c")}
+
+
+def instability_table(folder):
+  """Study C's instability, per seed: the dense barrier at each start step."""
+  lines = ["| seed | start k | barrier (test, points) | barrier (train) | "
+           "end test errors (%) | stable | rewind_step=auto chose |",
+           "|---|---|---|---|---|---|---|"]
+  for path in sorted(glob.glob(os.path.join(folder, "study_c",
+                                            "instability_seed_*.json"))):
+    with open(path, encoding="utf-8") as stream:
+      found = json.load(stream)
+    seed = re.search(r"seed_(\d+)", path).group(1)
+    for row in found["rows"]:
+      chosen = found.get("choice", {}).get("step") == row["start_step"]
+      lines.append(
+          f"| {seed} | {row['start']} ({row['start_step']} it) | "
+          f"{row['barrier']:.2f} | {row['train_barrier']:.2f} | "
+          f"{row['end_errors'][0]:.2f}, {row['end_errors'][1]:.2f} | "
+          f"{'yes' if row['stable'] else 'no'} | {'yes' if chosen else ''} |")
+  return "\n".join(lines) + "\n"
+
+
+def kd_selection_table(folder):
+  """Study C's KD settings: validation accuracy of kd at 90% pruned, seed 0."""
+  lines = ["| temperature, reduction | kd validation accuracy (%) | "
+           "dense validation accuracy (%) |", "|---|---|---|"]
+  for path in sorted(glob.glob(os.path.join(folder, "study_c", "kd_select",
+                                            "*.json"))):
+    rows = kdticket_tf.results.read(path)
+    kd = [r for r in rows if r["recipe"] == "kd"]
+    name = os.path.basename(path)[:-5].replace("_", ", ").lstrip("T")
+    lines.append(f"| {name} | "
+                 f"{_percent(kd[0]['validation_accuracy']) if kd else ''} | "
+                 f"{_percent(rows[0]['validation_accuracy'])} |")
+  return "\n".join(lines) + "\n"
+
+
+def screen_table(folder):
+  """The instability screen (tools/run_screen.py's table of its rows)."""
+  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+  import run_screen
+  rows = run_screen.read_rows(os.path.join(os.path.dirname(folder),
+                                           "instability_screen"))
+  return run_screen.table(rows)
 
 
 def tables(folder, studies):
   """Returns `{name: markdown}` of every table the doc holds."""
   found = {"teacher": teacher_table(folder), "sweep": sweep_table(folder),
            "crosscheck": crosscheck_table(folder),
-           "search": search_table(folder)}
+           "search": search_table(folder), "screen": screen_table(folder),
+           "c_instability": instability_table(folder),
+           "c_kd_selection": kd_selection_table(folder)}
   for study, runs in studies.items():
     if not runs:
       continue
@@ -151,6 +198,8 @@ def tables(folder, studies):
         runs, "test_accuracy_at_best_validation")
     pairs = [("kd", "rewind"), ("kd_rewind", "rewind"), ("kd_rewind", "kd"),
              ("kd_lr_rewind", "lr_rewind"), ("kd", "lt"), ("lt", "rewind")]
+    if name == "c":  # the regime where θ0 fails: is the initialisation why?
+      pairs.append(("random_reinit", "lt"))
     present = set(kdticket_tf.results.recipe_order(runs))
     found[f"{name}_differences"] = difference_table(
         runs, [(a, b) for a, b in pairs if {a, b} <= present])
