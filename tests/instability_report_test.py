@@ -1,6 +1,8 @@
 """Tests of the instability tables, plot, choice, and the command line."""
 
 import os
+import subprocess
+import sys
 
 import tensorflow as tf
 from absl.testing import absltest
@@ -52,6 +54,28 @@ class ReportTest(tf.test.TestCase):
                                             config_lib.LotteryConfig())
     self.assertFalse(os.path.exists(layout.rewind_choice))
     self.assertFalse(os.path.exists(layout.rewind_weights))
+
+
+class ScreenTableTest(tf.test.TestCase):
+
+  def test_the_screen_table_is_built_from_committed_rows(self):
+    result = subprocess.run(
+        [sys.executable, os.path.join(testing.ROOT, "tools", "run_screen.py"),
+         "--table", f"--screen_rows={self.get_temp_dir()}"],
+        capture_output=True, text=True, check=False, cwd=testing.ROOT)
+    self.assertEqual(result.returncode, 0, result.stderr)
+    self.assertEqual(len(result.stdout.splitlines()), 2)  # header only
+    row = {"name": "conv_4k_lr0.1", "setup": "ConvNet", "status": "done",
+           "wall_seconds": 120.0, "dense_test_accuracy": 0.95,
+           "instability": [dict(_row("0", 0, 10.0), stable=False),
+                           dict(_row("2ep", 80, 0.5), stable=True)]}
+    artifacts.write_json(os.path.join(self.get_temp_dir(), "conv.json"), row)
+    result = subprocess.run(
+        [sys.executable, os.path.join(testing.ROOT, "tools", "run_screen.py"),
+         "--table", f"--screen_rows={self.get_temp_dir()}"],
+        capture_output=True, text=True, check=False, cwd=testing.ROOT)
+    self.assertIn("| ConvNet | 95.00 | k=0: 10.00; k=2ep (80 it): 0.50 | yes "
+                  "| 2.0 min |", result.stdout)
 
 
 class CommandLineTest(tf.test.TestCase):

@@ -140,7 +140,8 @@ class AnalysisRunTest(tf.test.TestCase):
     original = instability_stage.COPY_SEED_OFFSETS
     instability_stage.COPY_SEED_OFFSETS = (1, 1)
     try:
-      rows = self._run(self.get_temp_dir(), _analysis_config())
+      rows = self._run(self.get_temp_dir(), _analysis_config(
+          steps=(config_lib.Duration(3, "it"),)))
     finally:
       instability_stage.COPY_SEED_OFFSETS = original
     for row in rows:
@@ -150,7 +151,8 @@ class AnalysisRunTest(tf.test.TestCase):
 
   def test_ticket_zeros_hold_at_every_point_of_the_path(self):
     workdir = self.get_temp_dir()
-    rows = self._run(workdir, _analysis_config(levels=(1,)))
+    rows = self._run(workdir, _analysis_config(
+        levels=(1,), steps=(config_lib.Duration(0, "it"),)))
     self.assertEqual(rows[0]["network"], "lt/level_01")
     self.assertGreater(rows[0]["sparsity"], 0.1)
     layout = layout_lib.Layout(workdir)

@@ -41,6 +41,11 @@ _RESNET20 = ("--model=resnet1d", "--depth=20", "--width=16")
 _LARGE = ("--train_size=40000", "--epochs=12", "--lr_milestones=6ep,9ep",
           "--instability_steps=0,200it,1ep")
 
+# Half the length (30 epochs, decay at 15 and 22) and one k > 0: the later
+# candidates, run when the machine was shared by several helpers.
+_SHORT = ("--epochs=30", "--lr_milestones=15ep,22ep",
+          "--instability_steps=0,2ep")
+
 # (name, what it is, extra flags), in the order they run.
 CANDIDATES = (
     ("mlp_4k_lr0.1", "MLP 100-100, 4,000 sequences, lr 0.1", _MLP + ("--lr=0.1",)),
@@ -49,8 +54,15 @@ CANDIDATES = (
     ("mlp_40k_lr0.2", "MLP 100-100, 40,000 sequences, lr 0.2",
      _MLP + _LARGE + ("--lr=0.2",)),
     ("conv_4k_lr0.4", "ConvNet 25 channels, 4,000, lr 0.4", _CONV + ("--lr=0.4",)),
-    ("conv_4k_lr0.2", "ConvNet 25 channels, 4,000, lr 0.2", _CONV + ("--lr=0.2",)),
-    ("mlp_4k_lr0.2", "MLP 100-100, 4,000, lr 0.2", _MLP + ("--lr=0.2",)),
+    ("conv_4k_lr0.2_30ep", "ConvNet 25 channels, 4,000, lr 0.2, 30 epochs",
+     _CONV + _SHORT + ("--lr=0.2",)),
+    ("mlp_4k_lr0.2_30ep", "MLP 100-100, 4,000, lr 0.2, 30 epochs",
+     _MLP + _SHORT + ("--lr=0.2",)),
+    ("conv_4k_lr0.4_30ep", "ConvNet 25 channels, 4,000, lr 0.4, 30 epochs",
+     _CONV + _SHORT + ("--lr=0.4",)),
+    ("resnet8_4k_lr0.1_30ep",
+     "ResNet-1D-8 (BatchNorm) width 16, 4,000, lr 0.1, 30 epochs",
+     _RESNET8 + _SHORT + ("--lr=0.1",)),
     ("resnet8_4k_lr0.1", "ResNet-1D-8 (BatchNorm) width 16, 4,000, lr 0.1",
      _RESNET8 + ("--lr=0.1",)),
     ("conv_40k_lr0.2", "ConvNet 25 channels, 40,000, lr 0.2",
@@ -94,6 +106,15 @@ def screen_row(name, description, extra, folder, status, wall_seconds):
   return row
 
 
+def _step(row):
+  """`0`, `2ep (80 it)` or `200it`: a start step as given, in iterations."""
+  if not row["start_step"]:
+    return "0"
+  if row["start"].endswith("it"):
+    return row["start"]
+  return f"{row['start']} ({row['start_step']} it)"
+
+
 def table(rows):
   """Returns the Markdown table of screen rows (in the candidates' order)."""
   order = [name for name, _, _ in CANDIDATES]
@@ -105,8 +126,8 @@ def table(rows):
   for row in rows:
     accuracy = row.get("dense_test_accuracy")
     found = row.get("instability") or []
-    barriers = "; ".join(f"k={r['start']} ({r['start_step']} it): "
-                         f"{r['barrier']:.2f}" for r in found) or (
+    barriers = "; ".join(f"k={_step(r)}: {r['barrier']:.2f}"
+                         for r in found) or (
                              row.get("dense_error") or row["status"])
     signature = "n/a"
     if found:

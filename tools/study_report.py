@@ -187,8 +187,9 @@ def tables(folder, studies):
   found = {"teacher": teacher_table(folder), "sweep": sweep_table(folder),
            "crosscheck": crosscheck_table(folder),
            "search": search_table(folder), "screen": screen_table(folder),
-           "c_instability": instability_table(folder),
-           "c_kd_selection": kd_selection_table(folder)}
+           "c_instability": instability_table(folder)}
+  if glob.glob(os.path.join(folder, "study_c", "kd_select", "*.json")):
+    found["c_kd_selection"] = kd_selection_table(folder)
   for study, runs in studies.items():
     if not runs:
       continue
