@@ -18,12 +18,12 @@ from kdticket_tf import weights as weights_lib
 
 def _analysis_config(**analysis):
   config = testing.tiny_config(("lt",), schedule="oneshot", levels=1,
-                               epochs=2)
+                               epochs=1)
   config = dataclasses.replace(
       config, train=dataclasses.replace(config.train, deterministic=True))
   return dataclasses.replace(config, analysis=config_lib.AnalysisConfig(
       **{"name": "instability", "steps": (config_lib.Duration(0, "it"),
-                                          config_lib.Duration(1, "ep")),
+                                          config_lib.Duration(3, "it")),
          "points": 5, **analysis}))
 
 
@@ -122,7 +122,7 @@ class AnalysisRunTest(tf.test.TestCase):
     first = self._run(os.path.join(self.get_temp_dir(), "a"), config)
     second = self._run(os.path.join(self.get_temp_dir(), "b"), config)
     self.assertLen(first, 2)
-    self.assertEqual([r["start_step"] for r in first], [0, 8])
+    self.assertEqual([r["start_step"] for r in first], [0, 3])
     for row in first:
       self.assertLen(row["errors"], 5)
       self.assertEqual(row["end_errors"], [row["errors"][0],

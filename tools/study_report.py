@@ -134,15 +134,15 @@ def search_table(folder):
 def seed_runs(folder):
   """Returns `{study: [rows of each seed]}`, "study_a", "study_b", "study_c"."""
   return {name: _rows(os.path.join(folder, name, "seed_*.json"))
-          for name in ("study_a", "study_b", "study_c")}
+          for name in ("study_a", "study_b", "study_c_confirm", "study_c")}
 
 
-def instability_table(folder):
-  """Study C's instability, per seed: the dense barrier at each start step."""
+def instability_table(folder, study):
+  """A study's instability, per seed: the dense barrier at each start step."""
   lines = ["| seed | start k | barrier (test, points) | barrier (train) | "
            "end test errors (%) | stable | rewind_step=auto chose |",
            "|---|---|---|---|---|---|---|"]
-  for path in sorted(glob.glob(os.path.join(folder, "study_c",
+  for path in sorted(glob.glob(os.path.join(folder, study,
                                             "instability_seed_*.json"))):
     with open(path, encoding="utf-8") as stream:
       found = json.load(stream)
@@ -187,7 +187,9 @@ def tables(folder, studies):
   found = {"teacher": teacher_table(folder), "sweep": sweep_table(folder),
            "crosscheck": crosscheck_table(folder),
            "search": search_table(folder), "screen": screen_table(folder),
-           "c_instability": instability_table(folder)}
+           "c_instability": instability_table(folder, "study_c"),
+           "c_confirm_instability": instability_table(folder,
+                                                      "study_c_confirm")}
   if glob.glob(os.path.join(folder, "study_c", "kd_select", "*.json")):
     found["c_kd_selection"] = kd_selection_table(folder)
   for study, runs in studies.items():
