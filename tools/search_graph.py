@@ -45,9 +45,16 @@ def main(argv):
     print(f"search_graph: error: {error}", file=sys.stderr)
     return 1
   total = config.train.total_steps(FLAGS.steps_per_epoch)
-  rewind = config.pruning.rewind_step.to_steps(FLAGS.steps_per_epoch)
+  step = config.pruning.rewind_step
+  if step.is_auto:  # not chosen yet: the earliest candidate, as an estimate
+    step = config.analysis.steps[0]
+  rewind = step.to_steps(FLAGS.steps_per_epoch)
+  starts = sorted(d.to_steps(FLAGS.steps_per_epoch)
+                  for d in config.analysis.steps)
 
   def hours(key):
+    if key.recipe == "instability":  # two copies from each start step
+      return FLAGS.training_hours * sum(2 * (total - k) for k in starts) / total
     if key.level and recipes_lib.get(key.recipe).schedule_start == "rewind":
       return FLAGS.training_hours * (total - rewind) / total
     return FLAGS.training_hours
