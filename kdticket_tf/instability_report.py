@@ -177,3 +177,42 @@ def choose_rewind_step(layout, rows, config):
       f"({chosen['barrier']:.2f} points) is at most {threshold:g}.\n\n" +
       table)
   return chosen
+
+
+def record(layout, keys, config, level, chief, tickets_follow, title):
+  """Records a finished instability stage; returns the lines to print.
+
+  Rewrites the tables and the plot (the chief only) and, for the dense
+  network under `PruningConfig.rewind_step=auto`, chooses k.
+
+  Args:
+    layout: The workdir's `Layout`.
+    keys: The graph's stage keys.
+    config: The `LotteryConfig`.
+    level: The level of the network whose stage finished.
+    chief: Whether this process writes the tables.
+    tickets_follow: Whether tickets train after the choice; without them an
+      unstable network is reported, not refused.
+    title: The plot's title.
+
+  Raises:
+    ValueError: when tickets follow and no start step is stable.
+  """
+  rows = gather(layout, keys)
+  if chief:
+    write(layout, rows, config, title)
+  mine = [r for r in rows if r["level"] == level]
+  lines = [f"instability of {mine[0]['network'] if mine else level}: "
+           "barrier " + ", ".join(f"k={r['start']}: {r['barrier']:.2f}"
+                                  for r in mine) + " (test error points)"]
+  if config.pruning.rewind_step.is_auto and level == 0:
+    try:
+      chosen = choose_rewind_step(layout, mine, config)
+    except ValueError as error:
+      if tickets_follow:
+        raise  # tickets would train from k: stop before any does
+      return lines + [str(error)]
+    lines.append(f"rewind_step=auto chose k={chosen['start']} "
+                 f"({chosen['start_step']} steps, barrier "
+                 f"{chosen['barrier']:.2f})")
+  return lines

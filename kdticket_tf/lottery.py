@@ -250,29 +250,13 @@ class Lottery:
 
   def _instability_finished(self, key, quiet=False):
     """Writes the instability tables; under `rewind_step=auto`, chooses k."""
-    rows = instability_report.gather(self.layout, self.graph.keys)
-    if self._chief:
-      instability_report.write(
-          self.layout, rows, self.config,
-          f"{self.data.name}: instability (linear mode connectivity)")
-    mine = [r for r in rows if r["level"] == key.level]
-    if not quiet:
-      logging.info("instability of %s: barrier %s (test error points)",
-                   mine[0]["network"] if mine else key, ", ".join(
-                       f"k={r['start']}: {r['barrier']:.2f}" for r in mine))
-    if self.config.pruning.rewind_step.is_auto and key.level == 0:
-      try:
-        chosen = instability_report.choose_rewind_step(self.layout, mine,
-                                                       self.config)
-      except ValueError as error:
-        if any(not instability_graph.is_key(k) and k.level
-               for k in self.graph.keys):
-          raise  # tickets would train from k: stop before any does
-        logging.warning("%s", error)
-        return
+    tickets = any(not instability_graph.is_key(k) and k.level
+                  for k in self.graph.keys)
+    for line in instability_report.record(
+        self.layout, self.graph.keys, self.config, key.level, self._chief,
+        tickets, f"{self.data.name}: instability (linear mode connectivity)"):
       if not quiet:
-        logging.info("rewind_step=auto chose k=%s (%d steps, barrier %.2f)",
-                     chosen["start"], chosen["start_step"], chosen["barrier"])
+        logging.info("%s", line)
 
   def _arrived(self, outcome, finished, failed, skipped, started):
     """Records a stage's outcome; a failure skips the stages that need it."""
