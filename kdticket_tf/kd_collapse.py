@@ -7,8 +7,10 @@ result: it carries a `warning` (written in results.csv/.json, marked in
 results.md and in the progress line) naming the remedies.
 """
 
-# A student at most this many times the chance accuracy has collapsed.
-CHANCE_FACTOR = 1.5
+# A student that got at most this fraction of the way from chance accuracy to
+# 100% has collapsed (10 classes: 28% or less). Measured: the MNIST-1D
+# ConvNet's KD student at T = 5, lr 0.1, ended at 22% with a finite loss.
+MARGIN = 0.2
 
 
 def warning(recipe, test_accuracy, num_classes):
@@ -22,8 +24,8 @@ def warning(recipe, test_accuracy, num_classes):
   if not recipe.distill or not num_classes or test_accuracy is None:
     return None
   chance = 1.0 / num_classes
-  if test_accuracy > CHANCE_FACTOR * chance:
+  if test_accuracy > chance + MARGIN * (1.0 - chance):
     return None
-  return (f"KD collapse: test accuracy {100 * test_accuracy:.1f}% is at "
+  return (f"KD collapse: test accuracy {100 * test_accuracy:.1f}% is near "
           f"chance ({100 * chance:.1f}%); try DistillConfig.reduction='mean', "
           "a lower DistillConfig.temperature, or TrainConfig.clip_norm.")
