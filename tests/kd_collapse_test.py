@@ -23,7 +23,7 @@ class KdCollapseTest(absltest.TestCase):
     # 22% of 10 classes, as measured in study C's KD selection: collapsed.
     self.assertIsNotNone(kd_collapse.warning(recipes.get("kd"), 0.22, 10))
     self.assertIsNone(kd_collapse.warning(recipes.get("kd"), 0.3, 10))
-    self.assertIsNone(kd_collapse.warning(recipes.get("kd"), 0.6, 2))
+    self.assertIsNone(kd_collapse.warning(recipes.get("kd"), 0.65, 2))
     self.assertIsNotNone(kd_collapse.warning(recipes.get("kd"), 0.55, 2))
     self.assertIsNone(kd_collapse.warning(recipes.get("lt"), 0.1, 10))
     self.assertIsNone(kd_collapse.warning(recipes.get("kd"), 0.1, 0))
