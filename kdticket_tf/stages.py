@@ -313,6 +313,7 @@ class StageRunner:
     last = history[-1] if history else {}
     return {
         "recipe": key.recipe, "level": key.level, "sparsity": float(sparsity),
+        "structure": self.config.pruning.structure,
         "weights_remaining": 1.0 - float(sparsity),
         "test_accuracy": last.get("test_accuracy"),
         "validation_accuracy": last.get("validation_accuracy"),
