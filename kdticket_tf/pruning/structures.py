@@ -1,6 +1,6 @@
 """Sparsity structures: how a structure groups the weights a mask keeps or prunes.
 
-A structure (`PruningConfig.structure`, `--sparsity_structure`) decides which
+A structure (`PruningConfig.structure`) decides which
 weights are kept or pruned together:
 
 * `unstructured`: every weight alone (the default; `masks.py` unchanged).
