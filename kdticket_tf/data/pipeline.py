@@ -145,6 +145,10 @@ class ArrayStream:
     options.autotune.enabled = False
     return dataset.with_options(options)
 
+  def raw_examples(self, count):
+    """Returns the first `count` raw training inputs as a NumPy array."""
+    return self._raw_images[:count].numpy()
+
   def ordered(self, batch_size=None):
     """Returns one pass over the training set in order, preprocessed, unaugmented."""
     dataset = tf.data.Dataset.from_tensor_slices((self._raw_images,
@@ -207,6 +211,15 @@ class DatasetStream:
     dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
         lambda epoch: self._epoch_fn(epoch).take(self.steps_per_epoch))
     return dataset.skip(skip).prefetch(AUTOTUNE)
+
+  def raw_examples(self, count):
+    """Returns the first `count` inputs of epoch 0 (the model's own inputs)."""
+    images = []
+    for batch in self.ordered():
+      images.extend(np.asarray(batch[0] if isinstance(batch, tuple) else batch))
+      if len(images) >= count:
+        break
+    return np.stack(images[:count])
 
   def ordered(self, batch_size=None):
     """Returns one pass over the dataset as given (epoch 0's)."""
