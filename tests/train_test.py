@@ -78,6 +78,10 @@ BAD_INPUTS = (
     ("executor_user_strategy", ["--executor=local",
                                 "--strategy=multi_worker"],
      "--executor='local' cannot run --strategy='multi_worker' stages"),
+    ("structure_levels", ["--sparsity_structure=2:4", "--levels=2",
+                          "--prune_fraction=0.5"],
+     "--sparsity_structure='2:4' prunes exactly 50% of every layer, in one "
+     "level, but 2 levels"),
 )
 # Run as separate processes: the command line's exit status, one sentence on
 # stderr and no traceback (the others run in this process, the same code).
