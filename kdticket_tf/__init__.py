@@ -19,7 +19,8 @@ _MODULES = (
     "artifacts", "config", "data", "distill", "distribute", "executors",
     "export", "graph", "layout", "logs", "lottery", "models", "plots",
     "pruning", "recipes", "registry", "results", "rewinding", "schedules",
-    "serving", "stages", "summaries", "training", "weights", "workdir")
+    "serving", "stages", "summaries", "tflite", "training", "weights",
+    "workdir")
 _API = {
     "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
     "ExportConfig": "config", "LotteryConfig": "config",

@@ -84,11 +84,16 @@ def _format(tensor, densified):
 
 
 def _layer_of(tensor_name, layer_names):
-  """The first of `layer_names` that the tensor's name holds as a scope."""
+  """The first of `layer_names` that the tensor's name holds as a scope.
+
+  Without a match, the scope before the first `/MatMul`, `/Conv2D` or
+  `/depthwise` (the Keras layer's own name), else the tensor's name.
+  """
   for name in layer_names:
     if re.search(rf"(^|/){re.escape(name)}/", tensor_name):
       return name
-  return None
+  match = re.search(r"([^/;]+)/(MatMul|Conv2D|depthwise)", tensor_name)
+  return match.group(1) if match else tensor_name
 
 
 def storage_report(content, layer_names=()):
@@ -97,7 +102,7 @@ def storage_report(content, layer_names=()):
   Args:
     content: The `.tflite` flatbuffer's bytes.
     layer_names: The Keras layer names to look for in tensor names; a weight
-      whose name holds none is reported under the tensor's own name.
+      whose name holds none is reported under the scope its op was named in.
 
   Returns:
     `{layer: {"op", "shape", "storage", "block", "dtype"}}` in op order;
@@ -125,7 +130,7 @@ def storage_report(content, layer_names=()):
     stored = graph.tensors[densified.get(index, index)]
     name = stored.name.decode()
     storage, block = _format(stored, index in densified)
-    layer = _layer_of(name, layer_names) or name
+    layer = _layer_of(name, layer_names)
     report[layer] = {"op": code, "shape": [int(d) for d in stored.shape],
                      "storage": storage, "block": block,
                      "dtype": types.get(stored.type, str(stored.type)).lower()}

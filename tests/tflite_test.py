@@ -1,7 +1,10 @@
 """Tests of TFLite tickets: block-sparse storage, predictions, int8, zeros."""
 
 import dataclasses
+import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -94,6 +97,39 @@ class TfliteTicketTest(tf.test.TestCase):
     else:
       self.assertEqual(tflite.interpreter_class().__module__,
                        "ai_edge_litert.interpreter")
+
+  def _tool(self, name, *args):
+    result = subprocess.run(
+        [sys.executable, os.path.join(testing.ROOT, "tools", name), *args],
+        capture_output=True, text=True, check=False, timeout=600,
+        env=dict(os.environ, PYTHONPATH=testing.ROOT))
+    self.assertEqual(result.returncode, 0, result.stderr)
+    return result.stdout
+
+  def test_inspect_ticket_says_how_the_flatbuffer_stores_each_layer(self):
+    report = json.loads(self._tool("inspect_ticket.py", self.path,
+                                   "--format=json"))
+    storage = {r["name"]: r["storage"]
+               for r in report[self.path]["tflite_layers"]}
+    self.assertEqual(storage, {"fc1": "block-sparse", "fc2": "block-sparse",
+                               "logits": "dense"})
+    table = self._tool("inspect_ticket.py", self.ticket_dir)
+    self.assertRegex(table, r"fc1 .*FULLY_CONNECTED .*block-sparse 1x4")
+
+  def test_benchmark_inference_reports_ratios_to_dense(self):
+    report = json.loads(self._tool(
+        "benchmark_inference.py", f"--workdir={self.workdir}", "--rounds=2",
+        "--batch_sizes=1", "--threads=1", "--seconds_per_timing=0.005",
+        "--format=json"))
+    models = {m["name"]: m for m in report["models"]}
+    self.assertEqual(list(models), ["dense/0", "lt/1"])
+    dense, ticket = models["dense/0"], models["lt/1"]
+    self.assertEqual(dense["latency"]["tflite_b1_t1"]["ratio_to_dense"], 1.0)
+    self.assertGreater(ticket["latency"]["tflite_b1_t1"]["seconds"], 0.0)
+    self.assertIn("saved_model_b1", ticket["latency"])
+    self.assertEqual(ticket["storage"], ["block-sparse", "dense"])
+    self.assertLess(ticket["tflite_bytes"], 0.5 * dense["tflite_bytes"])
+    self.assertLess(ticket["tflite_gzip_bytes"], ticket["tflite_bytes"])
 
 
 if __name__ == "__main__":
