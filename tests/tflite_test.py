@@ -42,6 +42,7 @@ class TfliteTicketTest(tf.test.TestCase):
     cls.raw = cls.search.data.raw_test[0][:32].astype(np.float32)
 
   def test_fc_weights_of_a_1x4_ticket_are_stored_block_sparse(self):
+    self.assertEqual(self.ticket["config"]["pruning"]["structure"], "1x4")
     layers = self.ticket["tflite_layers"]
     for name in ("fc1", "fc2"):
       self.assertEqual(layers[name]["storage"], "block-sparse", layers)
