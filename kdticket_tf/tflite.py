@@ -146,15 +146,23 @@ def interpreter_class():
     return tf.lite.Interpreter
 
 
-def interpreter(path, num_threads=1, batch_size=None):
+def interpreter(path, num_threads=1, batch_size=None, default_delegates=True):
   """Returns an allocated interpreter of the model at `path`.
 
   Args:
     path: A `.tflite` file.
     num_threads: Interpreter threads.
     batch_size: Resize the input to this batch (None: as converted).
+    default_delegates: Let the interpreter apply its default delegate
+      (XNNPACK on CPU); False runs TFLite's builtin kernels only.
   """
-  runner = interpreter_class()(model_path=path, num_threads=num_threads)
+  cls = interpreter_class()
+  options = {}
+  if not default_delegates:
+    module = __import__(cls.__module__, fromlist=["OpResolverType"])
+    options["experimental_op_resolver_type"] = (
+        module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+  runner = cls(model_path=path, num_threads=num_threads, **options)
   if batch_size is not None:
     detail = runner.get_input_details()[0]
     runner.resize_tensor_input(detail["index"],

@@ -17,10 +17,11 @@ them), it measures:
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel.
 
 Every round times each model in turn on each setting (interleaved, so a load
-that changes during the run weighs on all models alike); a latency is the
-median over rounds of the mean time per call, and a ratio is the median over
-rounds of the model's time over the dense model's time in the same round. The
-dense model is the first workdir's.
+that changes during the run weighs on all models alike). A timing is the
+median, over groups of calls of about 0.5 ms, of the mean time per call; a
+latency is the median of its timings over the rounds, and a ratio the median
+over rounds of the model's timing over the dense model's in the same round.
+The dense model is the first workdir's.
 """
 
 import glob
@@ -48,6 +49,9 @@ flags.DEFINE_float("seconds_per_timing", 0.02,
 flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
 flags.DEFINE_list("threads", ["1", "2"], "TFLite interpreter threads.")
 flags.DEFINE_bool("saved_model", True, "Also time the SavedModels.")
+flags.DEFINE_bool("default_delegates", True,
+                  "Let the TFLite interpreter apply its default delegate "
+                  "(XNNPACK); --nodefault_delegates: builtin kernels only.")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 
 
@@ -114,26 +118,36 @@ def sizes(model):
 
 
 def _timer(call, seconds):
-  """Returns a function timing `call`, repeated ~`seconds` long, per call."""
+  """Returns a function timing `call` for about `seconds`, per call.
+
+  The calls run in groups of about 0.5 ms; a timing is the median of its
+  groups' mean call times, so a preemption by another process on a loaded
+  machine spoils one group, not the timing.
+  """
   call()  # warm up
   start = time.perf_counter()
-  repeats = 0
-  while time.perf_counter() - start < seconds / 4 or repeats < 3:
+  calls = 0
+  while time.perf_counter() - start < 0.005 or calls < 3:
     call()
-    repeats += 1
-  repeats = max(3, int(repeats * seconds * 4 / max(
-      time.perf_counter() - start, 1e-9) / 4))
+    calls += 1
+  per_call = (time.perf_counter() - start) / calls
+  group = max(1, int(0.0005 / per_call))
+  groups = max(5, int(seconds / (group * per_call)))
 
   def timed():
-    begin = time.perf_counter()
-    for _ in range(repeats):
-      call()
-    return (time.perf_counter() - begin) / repeats
+    found = []
+    for _ in range(groups):
+      begin = time.perf_counter()
+      for _ in range(group):
+        call()
+      found.append((time.perf_counter() - begin) / group)
+    return float(np.median(found))
   return timed
 
 
 def _tflite_call(path, batch, threads, images):
-  runner = kdticket_tf.tflite.interpreter(path, threads, batch)
+  runner = kdticket_tf.tflite.interpreter(path, threads, batch,
+                                          FLAGS.default_delegates)
   index = runner.get_input_details()[0]["index"]
   data = images[:batch]
 
@@ -238,12 +252,15 @@ def main(argv):
   results = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
   interpreter = kdticket_tf.tflite.interpreter_class()
   meta = {"interpreter": f"{interpreter.__module__}.{interpreter.__name__}",
+          "default_delegates": FLAGS.default_delegates,
           "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))
   else:
-    print(f"Interpreter: {meta['interpreter']}; {FLAGS.rounds} interleaved "
+    print(f"Interpreter: {meta['interpreter']}"
+          f"{'' if FLAGS.default_delegates else ' (builtin kernels only)'}; "
+          f"{FLAGS.rounds} interleaved "
           f"rounds; load average {meta['load_average'][0]:.1f} on "
           f"{meta['cpus']} CPUs. Latency: median over rounds (ratio to "
           "dense, median of per-round ratios).\n")
