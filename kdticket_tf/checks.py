@@ -51,7 +51,7 @@ def check_search(config, data, runner, strategy):
     ValueError: with one sentence naming what was found and what is accepted.
   """
   check_settings(config, data, strategy)
-  model = check_model(runner)
+  model = check_model(runner, fresh=config.model.name == "user")
   check_pruning(config, runner, model)
   if config.data.dataset == "user":
     check_dataset(data.train.ordered(), "train_data", model)
@@ -132,11 +132,13 @@ def _probability_name(layer):
   return next((p for p in _PROBABILITIES if p in name), None)
 
 
-def check_model(runner):
-  """Builds the search's model twice and checks it; returns the first build.
+def check_model(runner, fresh=True):
+  """Builds the search's model and checks it; returns the model.
 
   Args:
     runner: The `StageRunner` whose `build()` calls `model_fn`.
+    fresh: Whether to build it twice, to check that each call returns a new
+      model (a user's `model_fn`; the registry's always do).
 
   Returns:
     The built (unwrapped) model.
@@ -146,7 +148,7 @@ def check_model(runner):
   """
   check_model_fn(runner.model_fn)
   model = runner.build()
-  if runner.build() is model:
+  if fresh and runner.build() is model:
     raise ValueError(
         "model_fn returned the same model object on two calls; find_tickets "
         "needs a fresh model on each call (every stage trains its own): "
@@ -255,6 +257,24 @@ def check_user_datasets(train_data, test_data, validation_data=None):
       raise ValueError(
           f"{name} is infinite (it repeats); find_tickets evaluates it whole "
           "at each epoch: give a finite dataset (drop the .repeat()).")
+
+
+def input_shape(dataset):
+  """Returns the shape of one input of a batched dataset (for the records).
+
+  From the element spec when it is known, else from the first batch.
+  """
+  spec = dataset.element_spec
+  spec = spec[0] if isinstance(spec, tuple) else spec
+  shape = getattr(spec, "shape", None)
+  if shape is None:
+    return ()
+  if not shape[1:].is_fully_defined():
+    first = next(iter(dataset.take(1)), None)
+    if first is None or not hasattr(first[0], "shape"):
+      return ()
+    shape = first[0].shape
+  return tuple(shape[1:])
 
 
 def _check_is_dataset(dataset, name):

@@ -354,13 +354,11 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
   # requires.
   strategy = distribute_lib.make_strategy(config.distribute.strategy)
   checks.check_user_datasets(train_data, test_data, validation_data)
-  inputs = test_data.element_spec
-  inputs = inputs[0] if isinstance(inputs, tuple) else inputs
   data = pipeline.LotteryData(
       name="user",
       train=pipeline.DatasetStream(train_data, steps_per_epoch, augmented),
       test=test_data, validation=validation_data,
-      input_shape=tuple(getattr(inputs, "shape", [None])[1:]), num_classes=0)
+      input_shape=checks.input_shape(test_data), num_classes=0)
   return Lottery(model_fn, data, config, workdir, strategy).run()
 
 

@@ -14,6 +14,7 @@ import tf_keras as keras
 from absl.testing import parameterized
 
 import kdticket_tf
+from kdticket_tf import checks
 from kdticket_tf import layout
 from kdticket_tf import training
 from kdticket_tf import weights as weights_lib
@@ -207,6 +208,16 @@ class MistakesTest(tf.test.TestCase, parameterized.TestCase):
         **_TRAIN)
     self.assertEqual([(r["recipe"], r["level"]) for r in rows],
                      [("dense", 0), ("lt", 1)])
+
+
+class InputShapeTest(tf.test.TestCase):
+
+  def test_from_the_spec_or_else_from_the_first_batch(self):
+    self.assertEqual(checks.input_shape(_dataset()), (FEATURES,))
+    unknown = _dataset().map(lambda x, y: (tf.py_function(
+        lambda v: v, [x], tf.float32), y))
+    self.assertIsNone(unknown.element_spec[0].shape.rank)
+    self.assertEqual(checks.input_shape(unknown), (FEATURES,))
 
 
 class EpochFunctionTest(tf.test.TestCase, parameterized.TestCase):
