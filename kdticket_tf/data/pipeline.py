@@ -165,10 +165,10 @@ class DatasetStream:
 
   * Given a function of the epoch, `fn(epoch) -> dataset` (epoch a Python
     int, so `ds.shuffle(n, seed=epoch)` works under any global seed), epoch
-    e's batches are `fn(e)`'s, wherever the stream
-    starts. When `fn` is deterministic per epoch (a shuffle seeded from the
-    epoch, stateless random ops), a training resumed after a crash or rewound
-    to step k sees exactly the batches of an uninterrupted run from that step.
+    e's batches are `fn(e)`'s, wherever the stream starts. When `fn` is
+    deterministic per epoch (a shuffle seeded from the epoch, stateless
+    random ops), a training resumed after a crash or rewound to step k sees
+    exactly the batches of an uninterrupted run from that step.
   * Given a dataset, each epoch iterates it afresh. If it yields the same order
     on every iteration (no shuffle, or `reshuffle_each_iteration=False`), the
     same holds. If it reshuffles on each iteration, an epoch's order depends
