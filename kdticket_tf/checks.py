@@ -24,6 +24,7 @@ without the model (datasets, finite where they are evaluated whole).
 """
 
 import importlib.util
+import inspect
 import re
 
 import numpy as np
@@ -113,11 +114,24 @@ def check_model_fn(model_fn):
     raise ValueError(
         f"model_fn is a {type(model_fn).__name__}, not a function; "
         "find_tickets needs a function that returns a fresh tf_keras model.")
+  try:
+    inspect.signature(model_fn).bind()
+  except TypeError:
+    raise ValueError(
+        f"model_fn takes arguments {inspect.signature(model_fn)}; find_tickets "
+        "calls it with none: bind them first (functools.partial, or a "
+        "lambda).") from None
+  except ValueError:  # no signature to read (a builtin): call it and see
+    pass
 
 
 def _output_layer(model):
+  """The layer that computes `model`'s output (inside a nested model too)."""
   history = getattr(model.outputs[0], "_keras_history", None)
-  return history.layer if history is not None else model.layers[-1]
+  layer = history.layer if history is not None else model.layers[-1]
+  if isinstance(layer, keras.Model) and layer is not model and layer.outputs:
+    return _output_layer(layer)
+  return layer
 
 
 def _probability_name(layer):
@@ -209,9 +223,13 @@ def check_pruning(config, runner, model):
   candidates = [layer.name for layer in model.layers
                 if wrapper.is_prunable(layer)]
   if not candidates:
+    nested = [layer.name for layer in model.layers
+              if isinstance(layer, keras.Model)]
     raise ValueError(
         f"model_fn's model {model.name!r} has no layer to prune; find_tickets "
-        "prunes the kernels of Dense and Conv layers: give it at least one.")
+        "prunes the kernels of its own Dense and Conv layers" +
+        (f", not those inside nested models ({', '.join(nested)}): build "
+         "the model flat." if nested else ": give it at least one."))
   if all(any(re.fullmatch(p, name) for p in config.pruning.keep_dense)
          for name in candidates):
     raise ValueError(

@@ -156,6 +156,16 @@ MISTAKES = (
     ("infinite_test", None, None, _dataset().repeat(), {},
      "test_data is infinite (it repeats); find_tickets evaluates it whole at "
      "each epoch: give a finite dataset (drop the .repeat())."),
+    ("model_fn_with_arguments", lambda input_shape: _model(), None, None, {},
+     "model_fn takes arguments (input_shape); find_tickets calls it with "
+     "none: bind them first (functools.partial, or a lambda)."),
+    ("softmax_in_a_nested_model", lambda: keras.Sequential(
+        [keras.Input((FEATURES,)), _model("softmax")]), None, None, {},
+     "model_fn's output layer 'logits' has a softmax activation"),
+    ("nested_model_only", lambda: keras.Sequential(
+        [keras.Input((FEATURES,)), _model()]), None, None, {},
+     "prunes the kernels of its own Dense and Conv layers, not those inside "
+     "nested models (model"),
     ("keep_dense_no_layer", None, None, None,
      dict(pruning=kdticket_tf.PruningConfig(keep_dense=("output",))),
      "PruningConfig.keep_dense pattern 'output' matches none of the model's "
@@ -170,7 +180,7 @@ MISTAKES = (
         [keras.Input((FEATURES, CLASSES)),
          keras.layers.GlobalAveragePooling1D()]),
      None, None, {}, "has no layer to prune; find_tickets prunes the kernels of "
-     "Dense and Conv layers: give it at least one."),
+     "its own Dense and Conv layers: give it at least one."),
 )
 
 
