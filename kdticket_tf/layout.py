@@ -32,6 +32,7 @@ DENSE = "dense"
 CONFIG = "config.json"
 FLAGS = "flags.txt"
 LOCK = ".lock"
+FINAL_WEIGHTS = "final.weights.npz"
 
 
 class StageKey(NamedTuple):
@@ -95,7 +96,7 @@ class Layout:
     return self._path(key.recipe, f"level_{key.level:02d}")
 
   def final_weights(self, key):
-    return os.path.join(self.stage_dir(key), "final.weights.npz")
+    return os.path.join(self.stage_dir(key), FINAL_WEIGHTS)
 
   def masks(self, key):
     return os.path.join(self.stage_dir(key), "masks.npz")

@@ -71,6 +71,10 @@ BAD_INPUTS = (
                                   "--prune_scope=layerwise"],
      "--layer_prune_fractions pattern 'output' matches none of the prunable "
      "layers"),
+    ("keep_dense_no_layer", ["--keep_dense=output"],
+     "--keep_dense pattern 'output' matches none of the model's layers"),
+    ("keep_dense_everything", ["--keep_dense=.*"],
+     "--keep_dense=['.*'] leaves none of the prunable layers"),
     ("layer_fractions_format", ["--layer_prune_fractions=logits"],
      "regex:fraction items"),
     ("teacher_path", ["--recipes=lt,kd", "--kd_teacher=/no/teacher.npz"],

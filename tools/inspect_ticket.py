@@ -57,7 +57,8 @@ def weights_file_layers(path):
 def workdir_stages(workdir):
   """Returns {stage name: kernel rows} for every finished level of `workdir`."""
   stages = {}
-  pattern = os.path.join(workdir, "*", "**", "final.weights.npz")
+  pattern = os.path.join(workdir, "*", "**",
+                         kdticket_tf.layout.FINAL_WEIGHTS)
   for path in sorted(glob.glob(pattern, recursive=True)):
     if os.sep + "export" + os.sep in path:
       continue
