@@ -184,11 +184,13 @@ class Lottery:
       # uses (results depend on them); otherwise the cores are shared out.
       threads = settings.threads or (
           0 if deterministic else max(1, cores // settings.workers))
+      # A lone stage (the dense run) runs here while the workers start,
+      # unless its threads would differ from a worker's under `deterministic`.
       return executors.LocalExecutor(
           self.workdir, settings.workers,
           distribute_lib.worker_environments(
               settings.workers, settings.gpus_per_worker, threads),
-          verbose)
+          verbose, runner=None if threads else self.runner)
     threads = settings.threads or (0 if deterministic else
                                    max(1, int(settings.stage_cpus)))
     # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): only the threads.
@@ -212,16 +214,27 @@ class Lottery:
       logging.info("Resuming: %d of %d stages had finished.", len(finished),
                    len(self.graph))
     started, failed, skipped = set(finished), {}, {}
+
+    def submit_ready():
+      for key in self.graph.ready(finished, started)[:executor.free_slots()]:
+        executor.submit(key)
+        started.add(key)
+
     executor.start()
     try:
       while True:
-        for key in self.graph.ready(finished, started)[:executor.free_slots()]:
-          executor.submit(key)
-          started.add(key)
+        submit_ready()
         if not executor.running():
           break
-        for outcome in executor.wait():
-          self._arrived(outcome, finished, failed, skipped, started)
+        outcomes = executor.wait()
+        rows = [self._settle(o, finished, failed, skipped, started)
+                for o in outcomes]
+        # The stages these made ready start before the tables are written
+        # (the progress lines count them from the next round).
+        recorded = set(started)
+        submit_ready()
+        for row in rows:
+          self._record(row, finished, recorded, skipped)
     except BaseException:
       executor.close(abort=True)
       raise
@@ -236,8 +249,12 @@ class Lottery:
           "; every other result is kept.")
     return results.sort_rows(list(self._rows.values()), self.config.recipes)
 
-  def _arrived(self, outcome, finished, failed, skipped, started):
-    """Records a stage's outcome; a failure skips the stages that need it."""
+  def _settle(self, outcome, finished, failed, skipped, started):
+    """Takes a stage's outcome; a failure skips the stages that need it.
+
+    Returns:
+      The stage's row, for `_record`.
+    """
     key = outcome.key
     if outcome.error:
       raise ValueError(outcome.error)
@@ -255,9 +272,14 @@ class Lottery:
         if dependent not in skipped:
           skipped[dependent] = key
           started.add(dependent)
+    return row
+
+  def _record(self, row, finished, started, skipped):
+    """Writes the tables, the stage's summary and its progress line."""
     self._write_tables()
     if self._chief and row["status"] == stages.DONE:
-      metrics = artifacts.read_json(self.layout.metrics(key))
+      metrics = artifacts.read_json(self.layout.metrics(
+          layout_lib.StageKey(row["recipe"], row["level"])))
       summaries.write_stage(self.layout, settings.to_dict(self.config), row,
                             metrics.get("layers"))
     self._progress(row, finished, started, set(skipped))
