@@ -190,7 +190,7 @@ class Lottery:
           self.workdir, settings.workers,
           distribute_lib.worker_environments(
               settings.workers, settings.gpus_per_worker, threads),
-          verbose, runner=None if threads else self.runner)
+          verbose, runner=None if deterministic and threads else self.runner)
     threads = settings.threads or (0 if deterministic else
                                    max(1, int(settings.stage_cpus)))
     # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): only the threads.
