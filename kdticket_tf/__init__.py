@@ -17,9 +17,10 @@ from kdticket_tf import environment  # first: before anything loads TensorFlow
 
 _MODULES = (
     "artifacts", "config", "data", "distill", "distribute", "executors",
-    "export", "graph", "layout", "logs", "lottery", "models", "plots",
-    "pruning", "recipes", "registry", "results", "rewinding", "schedules",
-    "serving", "stages", "summaries", "training", "weights", "workdir")
+    "export", "graph", "layout", "local_executor", "logs", "lottery",
+    "models", "plots", "pruning", "recipes", "registry", "results",
+    "rewinding", "schedules", "serving", "stage_lock", "stages", "summaries",
+    "training", "weights", "workdir")
 _API = {
     "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
     "ExportConfig": "config", "LotteryConfig": "config",

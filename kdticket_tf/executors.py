@@ -2,8 +2,9 @@
 
 * `SequentialExecutor`: one stage at a time in this process, in the graph's
   order (the dense run, then level by level).
-* `LocalExecutor`: N worker processes on this machine, each running one ready
-  stage at a time, with its share of the CPU threads and its own GPUs.
+* `LocalExecutor` (`local_executor.py`): N worker processes on this machine,
+  each running one ready stage at a time, with its share of the CPU threads
+  and its own GPUs.
 * `RayExecutor`: every stage is a Ray task asking for `stage_cpus` and
   `stage_gpus`, on a local Ray or on a cluster whose nodes share the workdir.
 
@@ -22,16 +23,10 @@ Importing this module does not import TensorFlow (Ray imports it in its
 workers before a task sets their threads).
 """
 
-import ctypes
 import dataclasses
-import multiprocessing
 import os
-import signal
 import sys
-import threading
-import time
 import traceback
-from multiprocessing import connection as mp_connection
 from typing import Optional
 
 from kdticket_tf import layout as layout_lib
@@ -41,9 +36,6 @@ from kdticket_tf import stage_lock
 NAMES = ("sequential", "local", "ray")
 # Errors a user must fix: the search stops on them, whichever stage meets them.
 _USER_ERRORS = (ValueError, OSError)
-_READY = "ready"  # what a local worker says once it has started
-_PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its
-                       # parent dies
 
 
 @dataclasses.dataclass
@@ -83,7 +75,7 @@ def run_in_worker(runner, key):
     return Outcome(key, failure=f"{type(error).__name__}: {error}")
 
 
-def _start_worker(workdir, environment, verbose):
+def start_worker(workdir, environment, verbose):
   """Prepares a fresh worker process: environment, TensorFlow, the runner."""
   os.environ.update(environment)  # read by TensorFlow when it starts
   logs.start_tensorflow(verbose)
@@ -121,242 +113,11 @@ class SequentialExecutor:
     del abort
 
 
-def _stop_with_coordinator(coordinator):
-  """Kills this worker within a second of its coordinator's death.
-
-  On Linux the kernel sends SIGKILL when the coordinator dies
-  (`PR_SET_PDEATHSIG`); everywhere, a thread looks at the parent's pid twice a
-  second. The stage stops where it is: its finished epochs are checkpointed,
-  and the resumed run continues from the last one.
-  """
-  if sys.platform.startswith("linux"):
-    try:
-      ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG,
-                                              signal.SIGKILL)
-    except (OSError, AttributeError):
-      pass
-
-  def watch():
-    while os.getppid() == coordinator:
-      time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGKILL)
-
-  threading.Thread(target=watch, name="coordinator-watch", daemon=True).start()
-
-
-def _local_worker(workdir, environment, verbose, channel, coordinator):
-  """A local worker process: runs the stages it is sent until it gets None.
-
-  It says `_READY` once started, then answers each stage with an `Outcome`.
-  """
-  signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops it
-  _stop_with_coordinator(coordinator)
-  try:
-    runner = _start_worker(workdir, environment, verbose)
-  except Exception as error:  # pylint: disable=broad-except
-    channel.send(Outcome(None, error=f"A worker could not start: {error}"))
-    return
-  channel.send(_READY)
-  while True:
-    key = channel.recv()
-    if key is None:
-      # Every stage it ran is on disk (files and TensorBoard runs closed at
-      # each stage's end): skip TensorFlow's slow teardown.
-      sys.stdout.flush()
-      sys.stderr.flush()
-      os._exit(0)  # pylint: disable=protected-access
-    channel.send(run_in_worker(runner, key))
-
-
-def _death(process):
-  code = process.exitcode
-  if code is not None and code < 0:
-    return f"killed by signal {-code} ({signal.Signals(-code).name})"
-  return f"exit status {code}"
-
-
-class _Worker:
-  """A local worker process as the coordinator sees it."""
-
-  def __init__(self, process, channel):
-    self.process = process
-    self.channel = channel
-    self.key = None  # the stage it runs
-    self.ready = False  # it has started and said so
-    self.message = None  # an outcome it sent, not yet returned
-
-  def read(self):
-    """Reads what the worker sent; returns False once its pipe has ended.
-
-    A killed worker's end of the pipe reads as end of file, or as a reset
-    connection when it died with bytes unread.
-    """
-    try:
-      while self.message is None and self.channel.poll():
-        message = self.channel.recv()
-        if message == _READY:
-          self.ready = True
-        else:
-          self.message = message
-    except (EOFError, OSError):
-      return False
-    return True
-
-
-class LocalExecutor:
-  """N worker processes on this machine, one stage each at a time.
-
-  A stage goes to a worker that has started (imported TensorFlow, built the
-  data); until one has, a stage waits. Given the coordinator's own runner, a
-  lone stage with nothing else running (the dense run at the start) runs in
-  this process while the workers start, so it does not wait for them; this
-  is only done when the workers train on the CPU, as this process does.
-  """
-
-  def __init__(self, workdir, workers, environments, verbose=0, runner=None):
-    """Creates the executor.
-
-    Args:
-      workdir: The workdir (its `config.json` is what workers run).
-      workers: Number of worker processes.
-      environments: One dict of environment variables per worker (threads,
-        `CUDA_VISIBLE_DEVICES`).
-      verbose: The run's verbosity (2 keeps TensorFlow's logs in workers).
-      runner: The coordinator's `StageRunner`, to run a lone stage here while
-        no worker has started; None runs every stage on workers.
-    """
-    self._workdir = workdir
-    self._environments = environments
-    self._verbose = verbose
-    self._context = multiprocessing.get_context("spawn")
-    self._workers = [None] * workers
-    self._held = []  # stages waiting for a started worker
-    self._retried = set()
-    self._start_deaths = 0
-    on_gpus = any(e.get("CUDA_VISIBLE_DEVICES") for e in environments)
-    self._runner = None if on_gpus else runner
-    self.slots = workers
-
-  def _spawn(self, index):
-    ours, theirs = self._context.Pipe()
-    process = self._context.Process(
-        target=_local_worker, name=f"kdticket_tf-worker-{index}",
-        args=(self._workdir, self._environments[index], self._verbose, theirs,
-              os.getpid()),
-        daemon=True)
-    process.start()
-    theirs.close()
-    self._workers[index] = _Worker(process, ours)
-
-  def start(self):
-    for index in range(len(self._workers)):
-      self._spawn(index)
-
-  def pids(self):
-    """Returns the worker processes' ids."""
-    return [worker.process.pid for worker in self._workers]
-
-  def free_slots(self):
-    return sum(w.key is None for w in self._workers) - len(self._held)
-
-  def submit(self, key):
-    self._held.append(key)
-    self._dispatch()
-
-  def running(self):
-    return [w.key for w in self._workers if w.key is not None] + self._held
-
-  def _dispatch(self):
-    """Sends the waiting stages to idle workers that have started."""
-    for worker in self._workers:
-      if not self._held:
-        return
-      if worker.key is None:
-        worker.read()
-        if worker.ready and worker.message is None:
-          worker.key = self._held.pop(0)
-          try:
-            worker.channel.send(worker.key)
-          except OSError:
-            pass  # the worker is gone: wait() sees its end
-
-  def wait(self):
-    """Waits for a stage to end or a worker to die; returns outcomes."""
-    while True:
-      self._dispatch()
-      busy = [w for w in self._workers if w.key is not None]
-      if (self._runner is not None and len(self._held) == 1 and not busy and
-          not any(w.ready for w in self._workers)):
-        return [run_in_worker(self._runner, self._held.pop())]
-      watched = [w for w in self._workers
-                 if w.key is not None or (self._held and not w.ready)]
-      arrived = [w for w in watched if w.message is not None]
-      if not arrived:
-        waiting = {w.channel: w for w in watched}
-        waiting.update({w.process.sentinel: w for w in watched})
-        ready = mp_connection.wait(list(waiting))
-        arrived = list({id(waiting[r]): waiting[r] for r in ready}.values())
-      outcomes, died = [], False
-      for worker in arrived:
-        alive = worker.read()
-        if worker.message is not None:
-          if worker.key is None and not self._held:
-            continue  # kept for the stage it will be given
-          message, worker.message = worker.message, None
-          key = worker.key if worker.key is not None else self._held.pop(0)
-          worker.key = None
-          outcomes.append(dataclasses.replace(message, key=key))
-        elif not alive or not worker.process.is_alive():
-          worker.process.join()
-          died = True
-          outcomes.extend(self._lost(worker))
-      if outcomes or died:
-        return outcomes
-
-  def _lost(self, worker):
-    """A worker died: its stage, if it ran one, runs once more elsewhere."""
-    index = self._workers.index(worker)
-    key, cause = worker.key, _death(worker.process)
-    self._spawn(index)
-    if key is None:
-      self._start_deaths += 1
-      if self._start_deaths > 2 * len(self._workers) and self._held:
-        return [Outcome(self._held.pop(0), error=(
-            f"Local workers keep dying while they start (the last "
-            f"{cause}); see the lines above."))]
-      print(f"A worker (pid {worker.process.pid}) died while starting "
-            f"({cause}); starting another", file=sys.stderr, flush=True)
-      return []
-    if key in self._retried:
-      return [Outcome(key, failure=f"its worker died twice ({cause})")]
-    self._retried.add(key)
-    print(f"{key}: its worker (pid {worker.process.pid}) died ({cause}); "
-          "running it once more", file=sys.stderr, flush=True)
-    self._held.insert(0, key)
-    return []
-
-  def close(self, abort=False):
-    """Stops the workers (at once when `abort`; a stopped stage resumes later)."""
-    for worker in self._workers:
-      if abort:
-        worker.process.terminate()
-      else:
-        try:
-          worker.channel.send(None)
-        except OSError:
-          pass
-    for worker in self._workers:
-      worker.process.join(timeout=None if not abort else 30)
-      if worker.process.is_alive():
-        worker.process.kill()
-      worker.channel.close()
-
-
 def _ray_stage(workdir, key_text, environment, verbose):
   """A Ray task: runs one stage in a fresh worker process."""
   key = layout_lib.StageKey.parse(key_text)
   try:
-    runner = _start_worker(workdir, environment, verbose)
+    runner = start_worker(workdir, environment, verbose)
   except _USER_ERRORS as error:  # data missing on this node, say
     return Outcome(key, error=str(error))
   return run_in_worker(runner, key)

@@ -25,6 +25,7 @@ from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import executors
 from kdticket_tf import graph as graph_lib
 from kdticket_tf import layout as layout_lib
+from kdticket_tf import local_executor
 from kdticket_tf import plots
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
@@ -186,7 +187,7 @@ class Lottery:
           0 if deterministic else max(1, cores // settings.workers))
       # A lone stage (the dense run) runs here while the workers start,
       # unless its threads would differ from a worker's under `deterministic`.
-      return executors.LocalExecutor(
+      return local_executor.LocalExecutor(
           self.workdir, settings.workers,
           distribute_lib.worker_environments(
               settings.workers, settings.gpus_per_worker, threads),

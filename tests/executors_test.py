@@ -34,8 +34,8 @@ import time
 import tensorflow as tf
 
 from kdticket_tf import artifacts
-from kdticket_tf import executors
 from kdticket_tf import layout as layout_lib
+from kdticket_tf import local_executor
 from tests import testing
 
 SMOKE = ("--flagfile=configs/smoke.flags", "--deterministic", "--noexport")
@@ -260,7 +260,7 @@ class LocalWorkersTest(tf.test.TestCase):
     # A worker that cannot start (no config.json here) says so and ends; the
     # stage waiting for it gets its error, and a worker found dead is
     # replaced.
-    executor = executors.LocalExecutor(self.get_temp_dir(), workers=1,
+    executor = local_executor.LocalExecutor(self.get_temp_dir(), workers=1,
                                        environments=[{}])
     executor.start()
     self.addCleanup(executor.close, abort=True)
@@ -278,7 +278,7 @@ class LocalWorkersTest(tf.test.TestCase):
 
   def test_a_lone_stage_runs_here_while_the_workers_start(self):
     runner = _Runner(self.get_temp_dir())
-    executor = executors.LocalExecutor(self.get_temp_dir(), workers=1,
+    executor = local_executor.LocalExecutor(self.get_temp_dir(), workers=1,
                                        environments=[{}], runner=runner)
     executor.start()
     self.addCleanup(executor.close, abort=True)
@@ -291,7 +291,7 @@ class LocalWorkersTest(tf.test.TestCase):
 
   def test_workers_on_gpus_run_every_stage_themselves(self):
     runner = _Runner(self.get_temp_dir())
-    executor = executors.LocalExecutor(
+    executor = local_executor.LocalExecutor(
         self.get_temp_dir(), workers=1,
         environments=[{"CUDA_VISIBLE_DEVICES": "0"}], runner=runner)
     executor.start()

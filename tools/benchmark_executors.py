@@ -51,8 +51,11 @@ def _run(flagfile, workdir, extra):
   return seconds
 
 
-def _time_search(number, search, extra, folder):
-  """Times one search in interleaved pairs; returns its figures."""
+def _time_search(number, search, extra, folder, record):
+  """Times one search in interleaved pairs; returns its figures.
+
+  `record(figures)` is called after each pair with the figures so far.
+  """
   flagfile, *own = shlex.split(search)
   ways = {"sequential": ["--executor=sequential"],
           "local": ["--executor=local", f"--workers={FLAGS.workers}"]}
@@ -73,6 +76,8 @@ def _time_search(number, search, extra, folder):
     print(f"{search}: pair {index + 1}: sequential "
           f"{seconds['sequential']:.1f} s, local ({FLAGS.workers} workers) "
           f"{seconds['local']:.1f} s, ratio {ratio:.3f}", flush=True)
+    record({"search": search, "pairs": pairs,
+            "median_ratio": statistics.median(p["ratio"] for p in pairs)})
   median = statistics.median(p["ratio"] for p in pairs)
   print(f"{search}: local/sequential wall time, median of {len(pairs)} "
         f"pairs: {median:.3f}", flush=True)
@@ -84,17 +89,22 @@ def main(argv):
   folder = FLAGS.keep_dir or tempfile.mkdtemp(
       prefix="kdticket_executors_benchmark_")
   os.makedirs(folder, exist_ok=True)
+  searches = []
+
+  def record(figures):
+    """Writes the figures so far, so a run stopped early keeps its pairs."""
+    if FLAGS.json_out:
+      with open(FLAGS.json_out, "w", encoding="utf-8") as stream:
+        json.dump({"workers": FLAGS.workers, "extra_flags": extra,
+                   "cpus": os.cpu_count(), "searches": searches + [figures]},
+                  stream, indent=2)
+
   try:
-    searches = [_time_search(number, search, extra, folder)
-                for number, search in enumerate(FLAGS.search)]
+    for number, search in enumerate(FLAGS.search):
+      searches.append(_time_search(number, search, extra, folder, record))
   finally:
     if not FLAGS.keep_dir:
       shutil.rmtree(folder, ignore_errors=True)
-  if FLAGS.json_out:
-    with open(FLAGS.json_out, "w", encoding="utf-8") as stream:
-      json.dump({"workers": FLAGS.workers, "extra_flags": extra,
-                 "cpus": os.cpu_count(), "searches": searches}, stream,
-                indent=2)
   return 0
 
 
