@@ -25,7 +25,9 @@ setuptools.setup(
     extras_require={
         # Ray tasks as the executor of a search's stages (--executor=ray).
         "ray": ["ray>=2.40"],
-        "test": ["pytest>=8", "ray>=2.40"],
+        # LiteRT's interpreter for TFLite tickets (TensorFlow's otherwise).
+        "lite": ["ai-edge-litert>=2.3,<3"],
+        "test": ["pytest>=8", "ray>=2.40", "ai-edge-litert>=2.3,<3"],
     },
     entry_points={
         "console_scripts": ["kdticket-train=kdticket_tf.train:run"],

@@ -6,7 +6,9 @@ TensorFlow (or set the variable yourself) so that `tf.keras` is `tf_keras`.
 
 Importing the package does not import TensorFlow: its modules and the public API
 below load on first use, so a command can decide how TensorFlow starts (quietly,
-or with its own logs) before it does (`kdticket_tf.logs.start_tensorflow`).
+or with its own logs) before it does (`kdticket_tf.logs.start_tensorflow`). The
+first use through this module (`kdticket_tf.find_tickets`) starts it quietly
+too, unless `TF_CPP_MIN_LOG_LEVEL=0`.
 
 The public API is re-exported here; `tools/` import only this module.
 """
@@ -20,7 +22,7 @@ _MODULES = (
     "export", "graph", "layout", "local_executor", "logs", "lottery",
     "models", "plots", "pruning", "recipes", "registry", "results",
     "rewinding", "schedules", "serving", "stage_lock", "stages", "summaries",
-    "training", "weights", "workdir")
+    "tflite", "training", "weights", "workdir")
 _API = {
     "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
     "ExportConfig": "config", "LotteryConfig": "config",
@@ -36,10 +38,16 @@ __version__ = "0.1.0"
 def __getattr__(name):
   """Loads a module or a public name of the package on first use."""
   if name in _MODULES:
-    return importlib.import_module(f"{__name__}.{name}")
+    return _import(name)
   if name in _API:
-    return getattr(importlib.import_module(f"{__name__}.{_API[name]}"), name)
+    return getattr(_import(_API[name]), name)
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _import(module):
+  # TensorFlow's C++ start-up lines held back, as commands do (`logs.py`).
+  logs = importlib.import_module(f"{__name__}.logs")
+  return logs.import_quietly(f"{__name__}.{module}")
 
 
 def __dir__():

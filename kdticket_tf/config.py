@@ -22,6 +22,12 @@ from kdticket_tf import runtime_config
 Duration = fields.Duration
 setting = fields.setting
 
+# The values of PruningConfig.structure (kdticket_tf/pruning/structures.py
+# defines them; tests check that the two agree), and the sparsity an N:M
+# structure imposes on every layer.
+STRUCTURES = ("unstructured", "1x4", "1x16", "2:4")
+FIXED_SPARSITY = {"2:4": 0.5}
+
 
 def _check_regexes(config, field, patterns):
   for pattern in patterns:
@@ -272,9 +278,15 @@ class PruningConfig:
       "regex:fraction pairs for iterative layer-wise pruning: a layer whose "
       "name matches loses that fraction per level (e.g. logits:0.1).",
       kind="pairs")
+  structure: str = setting(
+      "unstructured", "sparsity_structure",
+      "How weights are pruned together: single weights, 1x4 or 1x16 blocks of "
+      "consecutive input weights, or 2:4 (2 kept of every 4).",
+      choices=STRUCTURES, hparam=True)
 
   def __post_init__(self):
     fields.check_choice(self, "schedule")
+    fields.check_choice(self, "structure")
     fields.check_choice(self, "scope")
     if not 0.0 < self.fraction < 1.0:
       raise fields.wrong(self, "fraction", "must be strictly between 0 and 1.")
@@ -310,6 +322,17 @@ class PruningConfig:
           f"PruningConfig.schedule={self.schedule!r}; set "
           "PruningConfig.scope='layerwise' and "
           "PruningConfig.schedule='iterative', or drop the layer fractions.")
+    if (self.structure in FIXED_SPARSITY and self.num_levels and
+        (self.num_levels, self.expected_sparsity(1)) !=
+        (1, FIXED_SPARSITY[self.structure])):
+      raise ValueError(
+          f"PruningConfig.structure={self.structure!r} prunes exactly "
+          f"{FIXED_SPARSITY[self.structure]:.0%} of every layer, in one level, "
+          f"but {self.num_levels} levels reaching "
+          f"{self.expected_sparsity(self.num_levels):.4g} were asked for; set "
+          "PruningConfig.target_sparsities=(0.5,) with "
+          "PruningConfig.schedule='oneshot', or PruningConfig.levels=1 with "
+          "PruningConfig.fraction=0.5.")
 
   def fraction_of(self, layer_name):
     """Returns the fraction pruned per level from the layer `layer_name`."""

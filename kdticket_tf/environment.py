@@ -4,8 +4,11 @@
   `tf.keras` must be `tf_keras`.
 * `TF_CPP_MIN_LOG_LEVEL=2` unless the user set it: TensorFlow's C++ INFO and
   WARNING lines stay out of a library user's output. `TF_LOG_LEVEL_GIVEN`
-  records whether the user chose a level, which commands then keep; a level
-  set here, and inherited by worker processes, does not count as theirs.
+  records whether the user chose a level and `USER_LOG_LEVEL` which (None when
+  they did not); a level set here, and inherited by worker processes, does not
+  count as theirs. Only 0 asks for TensorFlow's logs (`logs.py`): TensorFlow
+  2.21 no longer honours the variable for its start-up lines, so 1 to 3 get
+  the default, quiet output.
 """
 
 import os
@@ -18,3 +21,5 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 if "TF_CPP_MIN_LOG_LEVEL" not in os.environ:
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "2"
   os.environ[_SET_HERE] = "1"
+USER_LOG_LEVEL = (os.environ["TF_CPP_MIN_LOG_LEVEL"].strip()
+                  if TF_LOG_LEVEL_GIVEN else None)

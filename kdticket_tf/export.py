@@ -7,7 +7,8 @@ A ticket of recipe R at level L is written to
                                                wrappers; pruned weights exactly 0)
       assets.extra/tf_serving_warmup_requests  PredictionLog records
       ticket.json                              recipe, level, sparsity per layer,
-                                               non-zeros, accuracy, config, sizes
+                                               non-zeros, accuracy, config, sizes,
+                                               how TFLite stores each weight
 
 so one TF Serving `models.config` with one model per recipe (base path
 `.../serving/<R>`, `model_version_policy { all {} }`) serves every ticket of a run:
@@ -30,6 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdticket_tf import artifacts
+from kdticket_tf import tflite
 
 SIGNATURE = "serving_default"
 UINT8_SIGNATURE = "serving_uint8"
@@ -98,16 +100,18 @@ def gzip_size(folder):
   return len(buffer.getvalue())
 
 
-def convert_tflite(saved_model_dir, path):
+def convert_tflite(saved_model_dir, path, representative_data=None):
   """Converts to TFLite with TF's sparsity optimisation; returns the size."""
-  converter = tf.lite.TFLiteConverter.from_saved_model(
-      saved_model_dir, signature_keys=[SIGNATURE])
-  converter.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
-  content = converter.convert()
-  with artifacts.atomic_path(path) as temporary:
-    with open(temporary, "wb") as stream:
-      stream.write(content)
-  return len(content)
+  return len(tflite.convert(saved_model_dir, path, SIGNATURE,
+                            representative_data))
+
+
+def _tflite_metadata(staging, path, layer_names, representative_data=None,
+                     prefix="tflite"):
+  """Converts the staged ticket; returns its `<prefix>_bytes` and storage."""
+  content = tflite.convert(staging, path, SIGNATURE, representative_data)
+  return {f"{prefix}_bytes": len(content),
+          f"{prefix}_layers": tflite.storage_report(content, layer_names)}
 
 
 def layer_report(model, prunable_names=None):
@@ -137,7 +141,8 @@ def layer_report(model, prunable_names=None):
 
 
 def export_ticket(model, path, input_shape, metadata, normalization=None,
-                  model_name=None, tflite_path=None, dense_gzip_bytes=None):
+                  model_name=None, tflite_path=None, dense_gzip_bytes=None,
+                  tflite_int8_path=None, representative_data=None):
   """Writes `model` (stripped, masks applied) as a servable ticket at `path`.
 
   Args:
@@ -150,6 +155,10 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
     tflite_path: Where to write a TFLite conversion too (None: no TFLite).
     dense_gzip_bytes: The dense model's `gzip_bytes`; when given, the ticket
       records `gzip_ratio_to_dense`.
+    tflite_int8_path: Where to write an int8 post-training quantized TFLite
+      conversion (None: none); needs `representative_data`.
+    representative_data: Callable yielding `[raw input batch]` lists, the
+      int8 conversion's calibration data.
 
   Returns:
     The metadata as written.
@@ -164,11 +173,16 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
   metadata = dict(metadata, gzip_bytes=gzip_size(staging))
   if dense_gzip_bytes:
     metadata["gzip_ratio_to_dense"] = metadata["gzip_bytes"] / dense_gzip_bytes
+  layer_names = [layer.name for layer in model.layers]
   metadata = dict(metadata, tensorflow_version=tf.__version__,
-                  tflite_bytes=(convert_tflite(staging, tflite_path)
-                                if tflite_path else None),
+                  tflite_bytes=None,
                   signature={"name": SIGNATURE, "input": INPUT_NAME,
                              "outputs": list(OUTPUT_NAMES)})
+  if tflite_path:
+    metadata.update(_tflite_metadata(staging, tflite_path, layer_names))
+  if tflite_int8_path:
+    metadata.update(_tflite_metadata(staging, tflite_int8_path, layer_names,
+                                     representative_data, "tflite_int8"))
   with open(os.path.join(staging, "ticket.json"), "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)
   if os.path.exists(path):

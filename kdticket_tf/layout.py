@@ -20,7 +20,7 @@
                                  each stage) and `summary` (the lottery curves)
     export/serving/<recipe>/<L>/ the servable ticket (TF Serving layout; the dense
                                  model is `dense/0`)
-    export/tflite/<recipe>_level_NN.tflite
+    export/tflite/<recipe>_level_NN.tflite    (and _int8.tflite, quantized)
     workers/<type>_<index>/      a non-chief multi-worker process's own state
 
 A stage is named by a `StageKey`: `dense` (level 0) or a recipe and a level.
@@ -33,6 +33,7 @@ DENSE = "dense"
 CONFIG = "config.json"
 FLAGS = "flags.txt"
 LOCK = ".lock"
+FINAL_WEIGHTS = "final.weights.npz"
 
 
 class StageKey(NamedTuple):
@@ -96,7 +97,7 @@ class Layout:
     return self._path(key.recipe, f"level_{key.level:02d}")
 
   def final_weights(self, key):
-    return os.path.join(self.stage_dir(key), "final.weights.npz")
+    return os.path.join(self.stage_dir(key), FINAL_WEIGHTS)
 
   def masks(self, key):
     return os.path.join(self.stage_dir(key), "masks.npz")
@@ -144,9 +145,9 @@ class Layout:
     base_dir = base_dir or self._path("export", "serving")
     return os.path.join(base_dir, key.recipe, str(int(key.level)))
 
-  def tflite(self, key):
+  def tflite(self, key, suffix=""):
     return self._path("export", "tflite",
-                      f"{key.recipe}_level_{key.level:02d}.tflite")
+                      f"{key.recipe}_level_{key.level:02d}{suffix}.tflite")
 
   def worker(self, task_type, index):
     """The layout of a non-chief multi-worker process inside this workdir."""

@@ -7,13 +7,19 @@ not its INFO logs (every checkpoint and SavedModel write goes through absl, the
 channel of this project's progress lines), not their warnings (Keras's "callback
 is slow", TFDS's "variant folder" with no dataset_info.json when it merely looked
 for a prepared copy that is not there). TensorFlow's logs come back with verbose=2, or
-when the user sets `TF_CPP_MIN_LOG_LEVEL` themselves.
+when the user sets `TF_CPP_MIN_LOG_LEVEL=0`. A level of 1 to 3 gets the default
+output: TensorFlow 2.21 no longer honours the variable for its start-up lines
+(oneDNN, CUDA), and its Python INFO logs ("Sharding callback duration",
+"Assets written") never read it.
 
-Entry points (the trainer, the tools) call `start_tensorflow()` once, before
-anything imports TensorFlow; library code never changes logging.
+Entry points (the trainer, the tools, worker processes) call
+`start_tensorflow()` once, before anything imports TensorFlow. The Python API
+(`kdticket_tf.find_tickets`) imports TensorFlow through `import_quietly`, which
+holds its C++ start-up lines the same way; library code never changes logging.
 """
 
 import contextlib
+import importlib
 import logging
 import os
 import re
@@ -97,8 +103,37 @@ def _native_stderr_held():
 
 
 def tensorflow_logs_wanted(verbose):
-  """True when TensorFlow's own logs should be shown."""
-  return verbose >= 2 or environment.TF_LOG_LEVEL_GIVEN
+  """True when TensorFlow's own logs should be shown.
+
+  Args:
+    verbose: The command's verbosity.
+
+  Returns:
+    Whether `verbose` is 2, or the user set `TF_CPP_MIN_LOG_LEVEL=0`.
+  """
+  return verbose >= 2 or environment.USER_LOG_LEVEL == "0"
+
+
+def import_quietly(name):
+  """Imports module `name`; TensorFlow's C++ start-up lines are held back.
+
+  The lines (oneDNN, CUDA) are dropped when the import succeeds and written
+  out when it fails; nothing is held once TensorFlow is loaded, or when the
+  user asked for its logs with `TF_CPP_MIN_LOG_LEVEL=0`.
+
+  Args:
+    name: The module's full name.
+
+  Returns:
+    The module.
+  """
+  if "tensorflow" in sys.modules or tensorflow_logs_wanted(0):
+    return importlib.import_module(name)
+  with _native_stderr_held():
+    module = importlib.import_module(name)
+    if "tensorflow" in sys.modules:  # where CUDA says it found no driver
+      sys.modules["tensorflow"].config.list_physical_devices()
+  return module
 
 
 def start_tensorflow(verbose=1):

@@ -10,17 +10,15 @@ never recomputed; rerunning the command resumes the search.
 """
 
 import dataclasses
-import importlib.util
 import os
-import re
 import sys
 import time
 
 from absl import logging
 
 from kdticket_tf import artifacts
+from kdticket_tf import checks
 from kdticket_tf import config as config_lib
-from kdticket_tf import distill
 from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import executors
 from kdticket_tf import graph as graph_lib
@@ -34,7 +32,6 @@ from kdticket_tf import stages
 from kdticket_tf import summaries
 from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.data import pipeline
-from kdticket_tf.pruning import level_masks
 
 
 class LotteryFailedError(RuntimeError):
@@ -74,47 +71,9 @@ class Lottery:
     self.runner = stages.StageRunner(self.model_fn, self.data, self.config,
                                      self.layout, strategy, self._chief)
     self.graph = graph_lib.build(self.config)
-    self._check(strategy)
+    checks.check_search(self.config, self.data, self.runner, strategy)
     self._rows = {}
     self._started = time.time()
-
-  def _check(self, strategy):
-    """Refuses, before any training, every setting that cannot run."""
-    config = self.config
-    named = [recipes_lib.get(r) for r in config.recipes]
-    if any(r.distill for r in named):
-      if config.distill.cache_teacher_logits:
-        self.data.train.check_extra_allowed()
-      if config.distill.teacher not in ("dense", "previous_level"):
-        distill.check_teacher_path(config.distill.teacher)
-    replicas = strategy.num_replicas_in_sync
-    batch_size = getattr(self.data.train, "batch_size", None)
-    if batch_size and batch_size % replicas:
-      raise ValueError(
-          f"DataConfig.batch_size={batch_size} is not divisible by the "
-          f"{replicas} replicas of strategy={config.distribute.strategy!r}; "
-          f"it is the global batch, use a multiple of {replicas}.")
-    if (config.executor.name == "ray" and
-        importlib.util.find_spec("ray") is None):
-      raise ValueError(
-          "ExecutorConfig.name='ray' needs Ray, which is not installed; "
-          "install it with pip install 'kdticket_tf[ray]'.")
-    if config.executor.name != "sequential":
-      if config.data.dataset == "user" or config.model.name == "user":
-        raise ValueError(
-            f"ExecutorConfig.name={config.executor.name!r} runs stages in "
-            "other processes, which rebuild the data and the model from the "
-            "registry; a search of your own model or tf.data datasets runs "
-            "with the 'sequential' executor.")
-    patterns = [p for p, _ in config.pruning.layer_fractions]
-    if patterns:
-      names = level_masks.prunable_names(self.runner.wrap(self.runner.build()))
-      for pattern in patterns:
-        if not any(re.fullmatch(pattern, name) for name in names):
-          raise ValueError(
-              f"PruningConfig.layer_fractions pattern {pattern!r} matches none "
-              f"of the prunable layers ({', '.join(names)}); give a regex "
-              "that matches a whole layer name.")
 
   # ------------------------------------------------------------ the workdir
   def _prepare_workdir(self, lock, overwrite, files):
@@ -375,13 +334,14 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
   """Finds lottery tickets for your own model and data.
 
   Args:
-    model_fn: Returns an uncompiled functional or Sequential tf_keras model
-      whose output is logits.
-    train_data: Finite, batched `tf.data.Dataset` of (inputs, integer labels)
-      or (inputs, labels, sample weights), one epoch, iterated once per
-      epoch; or a function of the epoch (an int64 scalar tensor) that
-      returns that epoch's dataset, for an order that resumed and rewound
-      trainings see exactly (see `pipeline.DatasetStream`).
+    model_fn: A function that returns a fresh functional or Sequential
+      tf_keras model (one input) whose output is logits [batch, classes],
+      on every call; not a built model (see `checks.check_model_fn`).
+    train_data: Finite, batched `tf.data.Dataset` of (inputs, integer labels
+      [batch]) or (inputs, labels, sample weights), one epoch, iterated once
+      per epoch; or a function of the epoch (a Python int) that returns that
+      epoch's dataset, for an order that resumed and rewound trainings see
+      exactly (see `pipeline.DatasetStream`).
     test_data: Batched `tf.data.Dataset` for the per-epoch test accuracy.
     workdir: Output folder (resumed if it holds an earlier run).
     recipes: Recipe names (see `kdticket_tf.recipes.names()`).
@@ -399,6 +359,11 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
     The result rows: dicts with recipe, level, sparsity, test_accuracy,
     test_accuracy_at_best_validation (with validation data), seconds, ...;
     the dense run is level 0.
+
+  Raises:
+    ValueError: before anything trains, for a model, datasets or settings
+      the search cannot use (`checks.py`), with one sentence naming what was
+      found and what is accepted.
   """
   config = config_lib.LotteryConfig(
       recipes=tuple(recipes), train=train or config_lib.TrainConfig(),
@@ -411,12 +376,12 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
   # Created before any other TensorFlow work, as MultiWorkerMirroredStrategy
   # requires.
   strategy = distribute_lib.make_strategy(config.distribute.strategy)
-  sample = next(iter(test_data))[0]
+  checks.check_user_datasets(train_data, test_data, validation_data)
   data = pipeline.LotteryData(
       name="user",
       train=pipeline.DatasetStream(train_data, steps_per_epoch, augmented),
       test=test_data, validation=validation_data,
-      input_shape=tuple(sample.shape[1:]), num_classes=0)
+      input_shape=checks.input_shape(test_data), num_classes=0)
   return Lottery(model_fn, data, config, workdir, strategy).run()
 
 

@@ -11,8 +11,8 @@ import os
 from kdticket_tf import artifacts
 from kdticket_tf import layout as layout_lib
 
-COLUMNS = ("recipe", "level", "sparsity", "weights_remaining", "test_accuracy",
-           "validation_accuracy", "best_validation_epoch",
+COLUMNS = ("recipe", "level", "sparsity", "structure", "weights_remaining",
+           "test_accuracy", "validation_accuracy", "best_validation_epoch",
            "test_accuracy_at_best_validation", "train_loss", "epochs",
            "constant_lr", "seconds", "status")
 DENSE = layout_lib.DENSE

@@ -313,6 +313,7 @@ class StageRunner:
     last = history[-1] if history else {}
     return {
         "recipe": key.recipe, "level": key.level, "sparsity": float(sparsity),
+        "structure": self.config.pruning.structure,
         "weights_remaining": 1.0 - float(sparsity),
         "test_accuracy": last.get("test_accuracy"),
         "validation_accuracy": last.get("validation_accuracy"),
@@ -323,6 +324,11 @@ class StageRunner:
         "seconds": time.time() - started,
         "status": DONE,
     }
+
+  def _representative_data(self, count=100):
+    """Yields raw training inputs one at a time (int8 calibration)."""
+    for image in self.data.train.raw_examples(count):
+      yield [image[None].astype(np.float32)]
 
   def export(self, key, base_dir=None, force=False):
     """Exports a finished stage as a servable ticket (kept if it exists).
@@ -367,5 +373,8 @@ class StageRunner:
         self.data.normalization,
         tflite_path=self.layout.tflite(key) if self.config.export.tflite
         else None,
+        tflite_int8_path=(self.layout.tflite(key, "_int8")
+                          if self.config.export.tflite_int8 else None),
+        representative_data=self._representative_data,
         dense_gzip_bytes=dense_gzip_bytes)
     return path

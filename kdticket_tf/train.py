@@ -22,7 +22,6 @@ from kdticket_tf import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("workdir", None, "Output folder; a rerun resumes it.")
-flags.mark_flag_as_required("workdir")
 flags.DEFINE_bool("overwrite", False,
                   "Move an earlier run in --workdir aside (to "
                   "<workdir>.replaced-<time>) and start again.")
@@ -84,6 +83,9 @@ def main(argv):
 
 def run():
   """Console-script entry point."""
+  # Required of the command only: a test that imports this module for its
+  # flags runs under absl's main too (as Bazel runs it), without --workdir.
+  flags.mark_flag_as_required("workdir")
   app.run(main)
 
 

@@ -244,7 +244,8 @@ def train(model, data, config, plan, folder, compile_fn,
     if done >= end_epoch:
       continue
     start_step = plan.data_offset + done * steps_per_epoch
-    model.fit(data.train.stream(start_step), epochs=end_epoch,
+    model.fit(data.train.stream(start_step, (end_epoch - done) * steps),
+              epochs=end_epoch,
               initial_epoch=done, steps_per_epoch=steps,
               callbacks=all_callbacks, verbose=2 if config.verbose else 0)
     if nonfinite.failed_epoch is not None:

@@ -93,7 +93,7 @@ class DatasetStreamTest(tf.test.TestCase):
     dataset = tf.data.Dataset.range(10).batch(2)
     stream = pipeline.DatasetStream(dataset)
     self.assertEqual(stream.steps_per_epoch, 5)
-    batches = [b.numpy().tolist() for b in stream.stream(7).take(4)]
+    batches = [b.numpy().tolist() for b in stream.stream(7, 4)]
     self.assertEqual(batches, [[4, 5], [6, 7], [8, 9], [0, 1]])
 
   def test_epoch_function_gives_a_resumed_stream_the_same_batches(self):
@@ -102,9 +102,9 @@ class DatasetStreamTest(tf.test.TestCase):
 
     stream = pipeline.DatasetStream(epoch_dataset)
     self.assertEqual(stream.steps_per_epoch, 4)
-    from_zero = [b.numpy().tolist() for b in stream.stream(0).take(12)]
+    from_zero = [b.numpy().tolist() for b in stream.stream(0, 12)]
     for start in (1, 4, 6):  # mid-epoch, an epoch boundary, epoch 1
-      resumed = [b.numpy().tolist() for b in stream.stream(start).take(4)]
+      resumed = [b.numpy().tolist() for b in stream.stream(start, 4)]
       self.assertEqual(resumed, from_zero[start:start + 4])
     self.assertNotEqual(from_zero[:4], from_zero[4:8])  # epochs reshuffle
 

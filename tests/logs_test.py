@@ -1,5 +1,11 @@
-"""TensorFlow's INFO lines are dropped; this project's and all warnings stay."""
+"""TensorFlow's INFO lines are dropped; this project's and all warnings stay.
 
+A run asked for less (`TF_CPP_MIN_LOG_LEVEL` 1 to 3) prints no TensorFlow or
+TFDS line, in the command, its worker processes and the Python API; only
+`TF_CPP_MIN_LOG_LEVEL=0` (or `--verbose=2`) brings them back.
+"""
+
+import concurrent.futures
 import logging
 import os
 import subprocess
@@ -37,6 +43,63 @@ class LogsTest(tf.test.TestCase):
     self.assertTrue(drop.filter(_record(tfds_file, logging.WARNING, message,
                                         (existing,))))
     self.assertTrue(drop.filter(_record(tfds_file, logging.WARNING)))
+
+
+# TensorFlow's and TFDS's lines, C++ (a glog prefix) or Python.
+NOISE = (r"(?m)^[IWEF]\d{4} ", "absl::InitializeLog", "oneDNN", "cuda",
+         "cuInit", "Sharding callback", "Variant folder", "Assets written",
+         "fingerprint", "Constructing tf.data", "Function `")
+
+
+def _environment(level):
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("TF_CPP_MIN_LOG_LEVEL", "KDTICKET_TF_SET_LOG_LEVEL")}
+  env["PYTHONPATH"] = testing.ROOT
+  if level is not None:
+    env["TF_CPP_MIN_LOG_LEVEL"] = level
+  return env
+
+
+class QuietTest(tf.test.TestCase):
+
+  def assertQuiet(self, output):
+    for noise in NOISE:
+      self.assertNotRegex(output, noise)
+
+  def test_a_run_asked_for_less_prints_no_tensorflow_or_tfds_line(self):
+    folder = self.get_temp_dir()
+
+    def run(case):
+      level, extra = case
+      return subprocess.run(
+          [sys.executable, "-m", "kdticket_tf.train",
+           "--flagfile=configs/smoke.flags", "--levels=1", "--recipes=lt",
+           "--epochs=1", f"--workdir={folder}/level_{level}", *extra],
+          cwd=testing.ROOT, env=_environment(level), capture_output=True,
+          text=True, timeout=600, check=False)
+
+    # The smoke run (TFDS data, checkpoints, SavedModel exports), shortened;
+    # level 1 with a worker process.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+      results = list(pool.map(run, [("3", []), ("1", [
+          "--executor=local", "--workers=1"])]))
+    for result in results:
+      self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+      output = result.stdout + result.stderr
+      self.assertRegex(output, r"(?m)^lt +level 1/1 +weights remaining")
+      self.assertQuiet(output)
+
+  def test_the_python_api_starts_tensorflow_quietly_unless_asked(self):
+    def start(level):
+      return subprocess.run(
+          [sys.executable, "-c", "import kdticket_tf; kdticket_tf.find_tickets"],
+          env=_environment(level), capture_output=True, text=True,
+          timeout=120, check=True)
+
+    for level in (None, "3"):
+      result = start(level)
+      self.assertQuiet(result.stdout + result.stderr)
+    self.assertRegex(start("0").stderr, NOISE[0])  # asked for: they are back
 
 
 class EnvironmentTest(tf.test.TestCase):

@@ -165,7 +165,8 @@ class SettingsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(settings.hparam_paths(), [
         "train.optimizer", "train.learning_rate", "train.seed",
         "pruning.schedule", "pruning.fraction", "pruning.scope",
-        "pruning.rewind_step", "distill.alpha", "distill.temperature"])
+        "pruning.rewind_step", "pruning.structure", "distill.alpha",
+        "distill.temperature"])
     recorded = settings.to_dict(config.LotteryConfig())
     current = settings.to_dict(config.LotteryConfig(
         recipes=("lt", "rewind"),

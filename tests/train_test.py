@@ -71,6 +71,10 @@ BAD_INPUTS = (
                                   "--prune_scope=layerwise"],
      "--layer_prune_fractions pattern 'output' matches none of the prunable "
      "layers"),
+    ("keep_dense_no_layer", ["--keep_dense=output"],
+     "--keep_dense pattern 'output' matches none of the model's layers"),
+    ("keep_dense_everything", ["--keep_dense=.*"],
+     "--keep_dense=['.*'] leaves none of the prunable layers"),
     ("layer_fractions_format", ["--layer_prune_fractions=logits"],
      "regex:fraction items"),
     ("teacher_path", ["--recipes=lt,kd", "--kd_teacher=/no/teacher.npz"],
@@ -78,6 +82,10 @@ BAD_INPUTS = (
     ("executor_user_strategy", ["--executor=local",
                                 "--strategy=multi_worker"],
      "--executor='local' cannot run --strategy='multi_worker' stages"),
+    ("structure_levels", ["--sparsity_structure=2:4", "--levels=2",
+                          "--prune_fraction=0.5"],
+     "--sparsity_structure='2:4' prunes exactly 50% of every layer, in one "
+     "level, but 2 levels"),
 )
 # Run as separate processes: the command line's exit status, one sentence on
 # stderr and no traceback (the others run in this process, the same code).

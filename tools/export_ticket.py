@@ -26,6 +26,10 @@ flags.DEFINE_bool("all", False, "Export every finished level.")
 flags.DEFINE_string("base_dir", None,
                     "Serving base folder (default <workdir>/export/serving).")
 flags.DEFINE_bool("tflite", False, "Also write a TFLite conversion.")
+flags.DEFINE_bool("tflite_int8", False,
+                  "Also write an int8 post-training quantized TFLite "
+                  "conversion (calibrated on training examples).")
+flags.DEFINE_list("recipes", [], "With --all: only these recipes (and dense).")
 
 
 def main(argv):
@@ -34,15 +38,18 @@ def main(argv):
   try:
     found = kdticket_tf.lottery.from_workdir(FLAGS.workdir)
     config = dataclasses.replace(
-        found.config, export=kdticket_tf.ExportConfig(saved_model=True,
-                                                      tflite=FLAGS.tflite))
+        found.config, export=kdticket_tf.ExportConfig(
+            saved_model=True, tflite=FLAGS.tflite or FLAGS.tflite_int8,
+            tflite_int8=FLAGS.tflite_int8))
     search = kdticket_tf.lottery.Lottery(found.model_fn, found.data, config,
                                          FLAGS.workdir)
     with open(os.path.join(FLAGS.workdir, "results.json"),
               encoding="utf-8") as stream:
       rows = [r for r in json.load(stream) if r.get("status") == "done"]
     if FLAGS.all:
-      stages = [(r["recipe"], r["level"]) for r in rows]
+      stages = [(r["recipe"], r["level"]) for r in rows
+                if not FLAGS.recipes or r["level"] == 0
+                or r["recipe"] in FLAGS.recipes]
     elif FLAGS.level is not None and (FLAGS.recipe or FLAGS.level == 0):
       stages = [(FLAGS.recipe or "dense", FLAGS.level)]
     else:

@@ -6,6 +6,12 @@ r"""Per-layer sparsity of an exported ticket or of every level of a workdir.
 For a SavedModel directory: every kernel (rank >= 2) of the saved model with its
 shape, parameters, non-zeros and sparsity, and the totals, read with TensorFlow
 alone. For a workdir: the same table for each finished level, from its weights.
+A `.tflite` file (or a ticket whose ticket.json has a TFLite conversion): how
+the flatbuffer stores each layer's weight: `block-sparse` (TFLite's fast sparse
+kernel), `random-sparse`, `densified` (stored sparse, densified at run time) or
+`dense`.
+
+    python tools/inspect_ticket.py workdirs/quickstart/export/tflite/lt_level_07.tflite
 """
 
 import glob
@@ -51,7 +57,8 @@ def weights_file_layers(path):
 def workdir_stages(workdir):
   """Returns {stage name: kernel rows} for every finished level of `workdir`."""
   stages = {}
-  pattern = os.path.join(workdir, "*", "**", "final.weights.npz")
+  pattern = os.path.join(workdir, "*", "**",
+                         kdticket_tf.layout.FINAL_WEIGHTS)
   for path in sorted(glob.glob(pattern, recursive=True)):
     if os.sep + "export" + os.sep in path:
       continue
@@ -79,10 +86,43 @@ def print_table(title, rows):
         f"{t['sparsity']:>9.4f}\n")
 
 
+def tflite_storage(path, layer_names=()):
+  """Returns the storage rows of a `.tflite` file, one per weight of an op."""
+  with open(path, "rb") as stream:
+    report = kdticket_tf.tflite.storage_report(stream.read(), layer_names)
+  return [dict(name=name, **row) for name, row in report.items()]
+
+
+def print_storage(title, rows):
+  print(title)
+  print(f"{'layer':<36} {'op':<18} {'shape':<16} {'dtype':<8} storage")
+  for r in rows:
+    block = f" {r['block'][0]}x{r['block'][1]}" if r["block"] else ""
+    print(f"{r['name']:<36} {r['op']:<18} {str(tuple(r['shape'])):<16} "
+          f"{r['dtype']:<8} {r['storage']}{block}")
+  print()
+
+
 def main(argv):
   if len(argv) != 2:
-    raise app.UsageError("Give one SavedModel directory or workdir.")
+    raise app.UsageError("Give one SavedModel directory, .tflite file or "
+                         "workdir.")
   path = argv[1]
+  if path.endswith(".tflite") and os.path.isfile(path):
+    rows = tflite_storage(path)
+    if FLAGS.format == "json":
+      print(json.dumps({path: {"tflite_layers": rows}}, indent=2))
+    else:
+      print_storage(path, rows)
+    return 0
+  storage = {}
+  ticket_json = os.path.join(path, "ticket.json")
+  if os.path.exists(ticket_json):
+    with open(ticket_json, encoding="utf-8") as stream:
+      ticket = json.load(stream)
+    for key in ("tflite_layers", "tflite_int8_layers"):
+      if ticket.get(key):
+        storage[key] = [dict(name=n, **r) for n, r in ticket[key].items()]
   if os.path.exists(os.path.join(path, "saved_model.pb")):
     stages = {path: saved_model_layers(path)}
   elif os.path.exists(os.path.join(path, "config.json")):
@@ -92,11 +132,14 @@ def main(argv):
           "nor a kdticket_tf workdir.", file=sys.stderr)
     return 1
   if FLAGS.format == "json":
-    print(json.dumps({name: {"layers": rows, "total": totals(rows)}
+    print(json.dumps({name: {"layers": rows, "total": totals(rows), **storage}
                       for name, rows in stages.items()}, indent=2))
     return 0
   for name, rows in stages.items():
     print_table(name, rows)
+  for key, rows in storage.items():
+    print_storage(f"{path}: {key.replace('_layers', '')} (how the flatbuffer "
+                  "stores each weight)", rows)
   return 0
 
 

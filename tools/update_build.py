@@ -18,7 +18,8 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Test sizes (Bazel's timeouts); a test not named here is small.
 _SIZES = {
-    "benchmark_test": "medium", "distill_test": "medium",
+    "benchmark_test": "medium", "checks_test": "medium",
+    "distill_test": "medium", "logs_test": "medium",
     "distribute_test": "large", "executors_test": "large",
     "export_test": "medium", "lottery_test": "medium",
     "reliability_test": "large", "seeds_test": "medium",

@@ -121,8 +121,11 @@ class ArrayStream:
         images, tf.stack([tf.constant(self._seed + 1, tf.int64), step]))
     return (self._preprocess(images), labels) + extra
 
-  def stream(self, start_step=0):
+  def stream(self, start_step=0, steps=None):
     """Returns the endless batch stream beginning at optimizer step `start_step`.
+
+    `steps` (the batches the caller takes) is not needed: the stream is
+    endless.
 
     Batches are gathered a chunk of steps at a time, one gather op per chunk
     with two chunks in flight beside training, and then handed out one by one
@@ -131,6 +134,7 @@ class ArrayStream:
     lost 5-10% to per-batch gathers, prefetch hand-offs and tf.data's
     autotuner, which is off here since this pipeline's shape is fixed.
     """
+    del steps
     first_epoch, skip = divmod(int(start_step), self.steps_per_epoch)
     dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
         self._epoch).skip(skip).batch(self._chunk_steps())
@@ -144,6 +148,10 @@ class ArrayStream:
     options = tf.data.Options()
     options.autotune.enabled = False
     return dataset.with_options(options)
+
+  def raw_examples(self, count):
+    """Returns the first `count` raw training inputs as a NumPy array."""
+    return self._raw_images[:count].numpy()
 
   def ordered(self, batch_size=None):
     """Returns one pass over the training set in order, preprocessed, unaugmented."""
@@ -159,11 +167,12 @@ class DatasetStream:
 
   What a resumed or rewound training sees, against an uninterrupted one:
 
-  * Given a function of the epoch, `fn(epoch) -> dataset` (epoch an int64
-    scalar tensor), epoch e's batches are `fn(e)`'s, wherever the stream
-    starts. When `fn` is deterministic per epoch (a shuffle seeded from the
-    epoch, stateless random ops), a training resumed after a crash or rewound
-    to step k sees exactly the batches of an uninterrupted run from that step.
+  * Given a function of the epoch, `fn(epoch) -> dataset` (epoch a Python
+    int, so `ds.shuffle(n, seed=epoch)` works under any global seed), epoch
+    e's batches are `fn(e)`'s, wherever the stream starts. When `fn` is
+    deterministic per epoch (a shuffle seeded from the epoch, stateless
+    random ops), a training resumed after a crash or rewound to step k sees
+    exactly the batches of an uninterrupted run from that step.
   * Given a dataset, each epoch iterates it afresh. If it yields the same order
     on every iteration (no shuffle, or `reshuffle_each_iteration=False`), the
     same holds. If it reshuffles on each iteration, an epoch's order depends
@@ -185,14 +194,16 @@ class DatasetStream:
     Raises:
       ValueError: if the dataset is empty or infinite without steps_per_epoch.
     """
-    self._epoch_fn = dataset if callable(dataset) else (lambda epoch: dataset)
+    self._epoch_fn = (dataset if callable(dataset) and
+                      not isinstance(dataset, tf.data.Dataset)
+                      else (lambda epoch: dataset))
     if steps_per_epoch is None:
-      first = self._epoch_fn(tf.constant(0, tf.int64))
+      first = self._epoch_fn(0)
       cardinality = int(first.cardinality())
       if cardinality == tf.data.INFINITE_CARDINALITY:
         raise ValueError(
-            "The training dataset is infinite; pass steps_per_epoch or give a "
-            "finite dataset (one epoch).")
+            "train_data is infinite; pass steps_per_epoch or give a finite "
+            "dataset (one epoch).")
       if cardinality < 0:
         cardinality = sum(1 for _ in first)
       steps_per_epoch = cardinality
@@ -201,17 +212,44 @@ class DatasetStream:
     self.steps_per_epoch = int(steps_per_epoch)
     self.augmented = augmented
 
-  def stream(self, start_step=0):
-    """Returns the endless batch stream beginning at optimizer step `start_step`."""
+  def stream(self, start_step=0, steps=None):
+    """Returns the batch stream beginning at optimizer step `start_step`.
+
+    The epoch function is called with each epoch's number as a Python int,
+    for the epochs that `steps` batches from `start_step` reach.
+
+    Args:
+      start_step: The optimizer step of the first batch.
+      steps: Batches the caller takes (default: to the end of the epoch of
+        `start_step`, and one more epoch).
+
+    Returns:
+      `steps` batches of the epochs, concatenated, from `start_step` on.
+    """
     first_epoch, skip = divmod(int(start_step), self.steps_per_epoch)
-    dataset = tf.data.Dataset.range(first_epoch, _MAX_EPOCHS).flat_map(
-        lambda epoch: self._epoch_fn(epoch).take(self.steps_per_epoch))
-    return dataset.skip(skip).prefetch(AUTOTUNE)
+    if steps is None:
+      steps = 2 * self.steps_per_epoch - skip
+    epochs = [self._epoch_fn(epoch).take(self.steps_per_epoch)
+              for epoch in range(first_epoch, first_epoch + -(
+                  -(skip + int(steps)) // self.steps_per_epoch))]
+    while len(epochs) > 1:  # a balanced tree: nesting grows as log(epochs)
+      epochs = [a.concatenate(b) for a, b in zip(epochs[::2], epochs[1::2])
+                ] + epochs[len(epochs) // 2 * 2:]
+    return epochs[0].skip(skip).take(steps).prefetch(AUTOTUNE)
+
+  def raw_examples(self, count):
+    """Returns the first `count` inputs of epoch 0 (the model's own inputs)."""
+    images = []
+    for batch in self.ordered():
+      images.extend(np.asarray(batch[0] if isinstance(batch, tuple) else batch))
+      if len(images) >= count:
+        break
+    return np.stack(images[:count])
 
   def ordered(self, batch_size=None):
     """Returns one pass over the dataset as given (epoch 0's)."""
     del batch_size
-    return self._epoch_fn(tf.constant(0, tf.int64))
+    return self._epoch_fn(0)
 
   def check_extra_allowed(self):
     """Raises ValueError: cached per-example data needs in-memory arrays."""

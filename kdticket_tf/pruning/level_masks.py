@@ -7,6 +7,8 @@
   magnitude recipe has the same mask at a level.
 * A branch (`Recipe.masks_from`) takes its source recipe's masks at the same
   level: as they are, or as the per-layer counts of a random mask.
+* Weights are ranked and kept alone or in blocks, as `PruningConfig.structure`
+  says (`structures.py`); a random mask keeps the source's block count per layer.
 
 A stage computes its masks once and writes them, with the magnitude below which
 each layer was pruned, into its own folder; a resumed stage reads them back.
@@ -21,6 +23,7 @@ from kdticket_tf import artifacts
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import weights as weights_lib
 from kdticket_tf.pruning import masks as masks_lib
+from kdticket_tf.pruning import structures
 from kdticket_tf.pruning import wrapper
 
 
@@ -63,6 +66,7 @@ class LevelMasks:
   def _magnitude(self, recipe, level, base, wrapped):
     """Returns (masks, thresholds, previous masks) of a lineage of its own."""
     pruning = self._config.pruning
+    structure = structures.get(pruning.structure)
     if pruning.schedule == "oneshot" or level == 1:
       source = layout_lib.DENSE_KEY
     else:
@@ -71,13 +75,14 @@ class LevelMasks:
     previous = (masks_lib.ones_like(ranked) if source == layout_lib.DENSE_KEY
                 else self._read(source, wrapped))
     if pruning.schedule == "oneshot":
-      new = masks_lib.target_masks(ranked, pruning.expected_sparsity(level),
+      new = structure.target_masks(ranked, pruning.expected_sparsity(level),
                                    pruning.scope)
     else:
       fraction = pruning.fraction
       if pruning.layer_fractions:
         fraction = [pruning.fraction_of(n) for n in prunable_names(wrapped)]
-      new = masks_lib.iterative_masks(ranked, previous, fraction, pruning.scope)
+      new = structure.iterative_masks(ranked, previous, fraction,
+                                      pruning.scope)
     return new, [pruning_threshold(w, m) for w, m in zip(ranked, new)], previous
 
   def masks(self, recipe, level, base, wrapped):
@@ -106,7 +111,8 @@ class LevelMasks:
     if recipe.mask == "random":
       rng = np.random.default_rng(
           [self._config.train.seed, level, zlib.crc32(recipe.name.encode())])
-      new = masks_lib.random_masks(new, previous, rng)
+      new = structures.get(self._config.pruning.structure).random_masks(
+          new, previous, rng)
       thresholds = [None] * len(new)  # no magnitude threshold
     names = prunable_names(wrapped)
     artifacts.write_json(self._layout.thresholds(key),

@@ -1,0 +1,272 @@
+r"""Inference latency and size of exported tickets against their dense model.
+
+    python tools/benchmark_inference.py --workdir=workdirs/study_d/1x4/seed_0
+    python tools/benchmark_inference.py \
+        --workdir=workdirs/study_d/1x4/seed_0,workdirs/study_d/unstructured/seed_0 \
+        --recipes=lt --format=json
+
+For the dense model and every exported ticket of the workdirs (their
+`export/serving/<recipe>/<level>/` SavedModels and `export/tflite/` files, as
+`--export --export_tflite` or `tools/export_ticket.py --all --tflite` write
+them), it measures:
+
+* TFLite latency at batch 1 and 32, with 1 and 2 interpreter threads (LiteRT's
+  interpreter when installed, TensorFlow's otherwise; its default delegates);
+* SavedModel latency (`serving_default`, eager call of the loaded signature) at
+  batch 1 and 32;
+* size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel.
+
+Every round times each model in turn on each setting (interleaved, so a load
+that changes during the run weighs on all models alike). A timing is the
+median, over groups of calls of about 0.5 ms, of the mean time per call; a
+latency is the median of its timings over the rounds, and a ratio the median
+over rounds of the model's timing over the dense model's in the same round.
+The dense model is the first workdir's.
+"""
+
+import glob
+import gzip
+import json
+import os
+import sys
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import kdticket_tf
+
+tf = kdticket_tf.logs.start_tensorflow()
+
+FLAGS = flags.FLAGS
+flags.DEFINE_list("workdir", None, "Workdirs whose exported tickets to time.")
+flags.mark_flag_as_required("workdir")
+flags.DEFINE_list("recipes", [], "Only these recipes' tickets (default: all).")
+flags.DEFINE_integer("rounds", 15, "Interleaved rounds.")
+flags.DEFINE_float("seconds_per_timing", 0.02,
+                   "Approximate length of one timing (calls are repeated).")
+flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
+flags.DEFINE_list("threads", ["1", "2"], "TFLite interpreter threads.")
+flags.DEFINE_bool("saved_model", True, "Also time the SavedModels.")
+flags.DEFINE_bool("default_delegates", True,
+                  "Let the TFLite interpreter apply its default delegate "
+                  "(XNNPACK); --nodefault_delegates: builtin kernels only.")
+flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
+
+
+def _label(workdir, single):
+  parts = os.path.normpath(workdir).split(os.sep)
+  return "" if single else "/".join(parts[-2:]) + ":"
+
+
+def find_models(workdirs, recipes=()):
+  """Returns `[{"name", "recipe", "level", "saved_model", "tflite", ...}]`.
+
+  The first workdir's dense model comes first; the other workdirs' dense models
+  are left out (a study's arms share one dense run).
+  """
+  models = []
+  for index, workdir in enumerate(workdirs):
+    layout = kdticket_tf.layout.Layout(workdir)
+    for ticket_json in sorted(glob.glob(os.path.join(
+        workdir, "export", "serving", "*", "*", "ticket.json"))):
+      folder = os.path.dirname(ticket_json)
+      ticket = kdticket_tf.export.read_ticket(folder)
+      recipe, level = ticket["recipe"], int(ticket["level"])
+      if level == 0 and index:
+        continue
+      if level and recipes and recipe not in recipes:
+        continue
+      key = kdticket_tf.layout.StageKey(recipe, level)
+      tflite_path = layout.tflite(key)
+      models.append({
+          "name": f"{_label(workdir, len(workdirs) == 1)}{recipe}/{level}",
+          "recipe": recipe, "level": level,
+          "structure": ticket["config"]["pruning"].get("structure",
+                                                       "unstructured"),
+          "sparsity": ticket["sparsity"],
+          "test_accuracy": ticket.get("test_accuracy"),
+          "saved_model": folder,
+          "tflite": tflite_path if os.path.exists(tflite_path) else None,
+          "storage": sorted({f"{v['storage']}" for v in
+                             (ticket.get("tflite_layers") or {}).values()}),
+      })
+  models.sort(key=lambda m: (m["level"] > 0, m["name"]))
+  if not models or models[0]["level"] != 0:
+    raise ValueError(f"{workdirs[0]} has no exported dense model; export it "
+                     "with tools/export_ticket.py --all --tflite.")
+  return models
+
+
+def _folder_bytes(folder):
+  return sum(os.path.getsize(os.path.join(root, name))
+             for root, _, names in os.walk(folder) for name in names)
+
+
+def sizes(model):
+  """Raw and gzipped sizes of the model's TFLite file and SavedModel."""
+  result = {"saved_model_bytes": _folder_bytes(model["saved_model"]),
+            "saved_model_gzip_bytes":
+                kdticket_tf.export.gzip_size(model["saved_model"])}
+  if model["tflite"]:
+    with open(model["tflite"], "rb") as stream:
+      content = stream.read()
+    result["tflite_bytes"] = len(content)
+    result["tflite_gzip_bytes"] = len(gzip.compress(content, 9, mtime=0))
+  return result
+
+
+def _timer(call, seconds):
+  """Returns a function timing `call` for about `seconds`, per call.
+
+  The calls run in groups of about 0.5 ms; a timing is the median of its
+  groups' mean call times, so a preemption by another process on a loaded
+  machine spoils one group, not the timing.
+  """
+  call()  # warm up
+  start = time.perf_counter()
+  calls = 0
+  while time.perf_counter() - start < 0.005 or calls < 3:
+    call()
+    calls += 1
+  per_call = (time.perf_counter() - start) / calls
+  group = max(1, int(0.0005 / per_call))
+  groups = max(5, int(seconds / (group * per_call)))
+
+  def timed():
+    found = []
+    for _ in range(groups):
+      begin = time.perf_counter()
+      for _ in range(group):
+        call()
+      found.append((time.perf_counter() - begin) / group)
+    return float(np.median(found))
+  return timed
+
+
+def _tflite_call(path, batch, threads, images):
+  runner = kdticket_tf.tflite.interpreter(path, threads, batch,
+                                          FLAGS.default_delegates)
+  index = runner.get_input_details()[0]["index"]
+  data = images[:batch]
+
+  def call():
+    runner.set_tensor(index, data)
+    runner.invoke()
+  return call
+
+
+def _saved_model_call(folder, batch, images):
+  loaded = tf.saved_model.load(folder)
+  serve = loaded.signatures[kdticket_tf.export.SIGNATURE]
+  data = tf.constant(images[:batch])
+
+  def call():
+    serve(images=data)["logits"].numpy()
+  call.loaded = loaded  # keeps the variables alive
+  return call
+
+
+def settings():
+  """The (kind, batch, threads) timed for each model."""
+  batches = [int(b) for b in FLAGS.batch_sizes]
+  result = [("tflite", b, int(t)) for b in batches for t in FLAGS.threads]
+  if FLAGS.saved_model:
+    result += [("saved_model", b, None) for b in batches]
+  return result
+
+
+def benchmark(models, rounds, seconds):
+  """Times every model on every setting; returns per-model results."""
+  loaded = tf.saved_model.load(models[0]["saved_model"])
+  spec = loaded.signatures[kdticket_tf.export.SIGNATURE].structured_input_signature
+  shape = list(next(iter(spec[1].values())).shape[1:])
+  del loaded
+  images = np.random.default_rng(0).integers(
+      0, 256, size=[max(int(b) for b in FLAGS.batch_sizes)] + shape).astype(
+          np.float32)
+  timers = {}
+  for model in models:
+    for kind, batch, threads in settings():
+      if kind == "tflite" and model["tflite"]:
+        call = _tflite_call(model["tflite"], batch, threads, images)
+      elif kind == "saved_model":
+        call = _saved_model_call(model["saved_model"], batch, images)
+      else:
+        continue
+      timers[(model["name"], kind, batch, threads)] = _timer(call, seconds)
+  times = {key: [] for key in timers}
+  for _ in range(rounds):
+    for key, timed in timers.items():
+      times[key].append(timed())
+  dense = models[0]["name"]
+  results = []
+  for model in models:
+    row = dict(model, **sizes(model), latency={})
+    for kind, batch, threads in settings():
+      key = (model["name"], kind, batch, threads)
+      if key not in times:
+        continue
+      base = times[(dense, kind, batch, threads)]
+      label = f"{kind}_b{batch}" + (f"_t{threads}" if threads else "")
+      row["latency"][label] = {
+          "seconds": float(np.median(times[key])),
+          "ratio_to_dense": float(np.median(np.divide(times[key], base))),
+      }
+    results.append(row)
+  return results
+
+
+def to_markdown(results):
+  """The results as a Markdown table: latency (µs) with ratio, sizes (KiB)."""
+  labels = list(results[0]["latency"])
+  dense = results[0]
+  head = ["model", "structure", "sparsity", "TFLite storage"] + [
+      label.replace("tflite_", "TFLite ").replace("saved_model_", "SavedModel ")
+      .replace("_t", " t") for label in labels] + [
+          "TFLite KiB (gzip)", "SavedModel KiB gzip"]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for row in results:
+    cells = [row["name"], row["structure"] if row["level"] else "dense",
+             f"{100 * row['sparsity']:.0f}%", ", ".join(row["storage"])]
+    for label in labels:
+      value = row["latency"].get(label)
+      cells.append("" if value is None else
+                   f"{1e6 * value['seconds']:.1f} µs ({value['ratio_to_dense']:.2f})")
+    tfl = (f"{row['tflite_bytes'] / 1024:.0f} ({row['tflite_gzip_bytes'] / 1024:.0f})"
+           if row.get("tflite_bytes") else "")
+    ratio = row["saved_model_gzip_bytes"] / dense["saved_model_gzip_bytes"]
+    cells += [tfl, f"{row['saved_model_gzip_bytes'] / 1024:.0f} ({ratio:.2f})"]
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  del argv
+  try:
+    models = find_models(FLAGS.workdir, FLAGS.recipes)
+  except ValueError as error:
+    print(f"benchmark_inference: error: {error}", file=sys.stderr)
+    return 1
+  results = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
+  interpreter = kdticket_tf.tflite.interpreter_class()
+  meta = {"interpreter": f"{interpreter.__module__}.{interpreter.__name__}",
+          "default_delegates": FLAGS.default_delegates,
+          "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,
+          "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
+  if FLAGS.format == "json":
+    print(json.dumps({"meta": meta, "models": results}, indent=2))
+  else:
+    print(f"Interpreter: {meta['interpreter']}"
+          f"{'' if FLAGS.default_delegates else ' (builtin kernels only)'}; "
+          f"{FLAGS.rounds} interleaved "
+          f"rounds; load average {meta['load_average'][0]:.1f} on "
+          f"{meta['cpus']} CPUs. Latency: median over rounds (ratio to "
+          "dense, median of per-round ratios).\n")
+    print(to_markdown(results))
+  return 0
+
+
+if __name__ == "__main__":
+  app.run(main)
