@@ -11,6 +11,7 @@
       final.weights.npz          θT
       metrics.json               the row and the per-epoch history
       checkpoints/ epochs/       resume state, removed once the stage is done
+      .lock                      held by the process training the stage
     <recipe>/level_NN/           one folder per recipe and level
       masks.npz, thresholds.json the level's masks and pruning thresholds
       final.weights.npz          the trained ticket (pruned weights exactly 0)
@@ -128,6 +129,10 @@ class Layout:
 
   def metrics(self, key):
     return os.path.join(self.stage_dir(key), "metrics.json")
+
+  def stage_lock(self, key):
+    """The lock of the process that trains `key` (see `stage_lock.py`)."""
+    return os.path.join(self.stage_dir(key), LOCK)
 
   def resume_dirs(self, key):
     """The folders of an unfinished stage's checkpoints and epoch records."""

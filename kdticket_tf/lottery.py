@@ -26,6 +26,7 @@ from kdticket_tf import instability_graph
 from kdticket_tf import instability_report
 from kdticket_tf import instability_stage
 from kdticket_tf import layout as layout_lib
+from kdticket_tf import local_executor
 from kdticket_tf import plots
 from kdticket_tf import recipes as recipes_lib
 from kdticket_tf import results
@@ -147,11 +148,13 @@ class Lottery:
       # uses (results depend on them); otherwise the cores are shared out.
       threads = settings.threads or (
           0 if deterministic else max(1, cores // settings.workers))
-      return executors.LocalExecutor(
+      # A lone stage (the dense run) runs here while the workers start,
+      # unless its threads would differ from a worker's under `deterministic`.
+      return local_executor.LocalExecutor(
           self.workdir, settings.workers,
           distribute_lib.worker_environments(
               settings.workers, settings.gpus_per_worker, threads),
-          verbose)
+          verbose, runner=None if deterministic and threads else self.runner)
     threads = settings.threads or (0 if deterministic else
                                    max(1, int(settings.stage_cpus)))
     # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): only the threads.
@@ -178,16 +181,27 @@ class Lottery:
         if instability_graph.is_key(key):
           self._instability_finished(key, quiet=True)
     started, failed, skipped = set(finished), {}, {}
+
+    def submit_ready():
+      for key in self.graph.ready(finished, started)[:executor.free_slots()]:
+        executor.submit(key)
+        started.add(key)
+
     executor.start()
     try:
       while True:
-        for key in self.graph.ready(finished, started)[:executor.free_slots()]:
-          executor.submit(key)
-          started.add(key)
+        submit_ready()
         if not executor.running():
           break
-        for outcome in executor.wait():
-          self._arrived(outcome, finished, failed, skipped, started)
+        outcomes = executor.wait()
+        rows = [self._settle(o, finished, failed, skipped, started)
+                for o in outcomes]
+        # The stages these made ready start before the tables are written
+        # (the progress lines count them from the next round).
+        recorded = set(started)
+        submit_ready()
+        for row in rows:
+          self._record(row, finished, recorded, skipped)
     except BaseException:
       executor.close(abort=True)
       raise
@@ -217,8 +231,12 @@ class Lottery:
       if not quiet:
         logging.info("%s", line)
 
-  def _arrived(self, outcome, finished, failed, skipped, started):
-    """Records a stage's outcome; a failure skips the stages that need it."""
+  def _settle(self, outcome, finished, failed, skipped, started):
+    """Takes a stage's outcome; a failure skips the stages that need it.
+
+    Returns:
+      The stage's row, for `_record`.
+    """
     key = outcome.key
     if outcome.error:
       raise ValueError(outcome.error)
@@ -228,6 +246,10 @@ class Lottery:
     self._rows[key] = row
     if row["status"] == stages.DONE:
       finished.add(key)
+      if instability_graph.is_key(key):
+        # Before the stages that need it are submitted: under
+        # rewind_step=auto this chooses k (or stops the search).
+        self._instability_finished(key)
     else:
       failed[key] = row.get("error")
       logging.error("%s level %d failed: %s", key.recipe, key.level,
@@ -236,11 +258,14 @@ class Lottery:
         if dependent not in skipped:
           skipped[dependent] = key
           started.add(dependent)
+    return row
+
+  def _record(self, row, finished, started, skipped):
+    """Writes the tables, the stage's summary and its progress line."""
     self._write_tables()
-    if instability_graph.is_key(key):
-      if row["status"] == stages.DONE:
-        self._instability_finished(key)
-    elif self._chief and row["status"] == stages.DONE:
+    key = layout_lib.StageKey(row["recipe"], row["level"])
+    if (self._chief and row["status"] == stages.DONE and
+        not instability_graph.is_key(key)):
       metrics = artifacts.read_json(self.layout.metrics(key))
       summaries.write_stage(self.layout, settings.to_dict(self.config), row,
                             metrics.get("layers"))

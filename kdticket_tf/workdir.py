@@ -31,7 +31,8 @@ class ConfigMismatchError(ValueError):
   """The workdir holds a run with a different configuration."""
 
 
-def _process_alive(pid):
+def process_alive(pid):
+  """Whether process `pid` runs on this host."""
   try:
     os.kill(pid, 0)
   except ProcessLookupError:
@@ -87,7 +88,7 @@ class WorkdirLock:
       holder = {}
     pid = holder.get("pid")
     same_host = holder.get("host") == socket.gethostname()
-    if isinstance(pid, int) and (not same_host or _process_alive(pid)):
+    if isinstance(pid, int) and (not same_host or process_alive(pid)):
       raise WorkdirInUseError(
           f"{os.path.dirname(self.path)} is in use by process {pid} on "
           f"{holder.get('host')} ({holder.get('command', '?')}); wait for it "

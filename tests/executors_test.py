@@ -1,17 +1,24 @@
-"""The executors: the same answers three ways, a killed worker, a failed stage.
+"""The executors: the same answers three ways, killed workers and coordinator.
 
 * The smoke flagfile runs end to end (its sequential run): the table, the
   sparsities, the files, and output a person can read.
 * The smoke flagfile with `--deterministic`, run by the sequential executor, by
-  two local worker processes and by Ray tasks, ends with the same masks,
-  weights and results, bit for bit.
+  two local worker processes (the dense run in the coordinator while they
+  start) and by Ray tasks, ends with the same masks, weights and results, bit
+  for bit. The three runs go side by side (each answer is independent of the
+  load under `--deterministic`).
 * Local workers killed with SIGKILL in the middle of a stage: the stage runs
   once more (resuming from its last epoch) and the search ends as if nothing
   happened (the bit-for-bit comparison covers that run).
-* A worker that ended with a stage unread (its pipe then reads as a reset
-  connection) is a dead worker, not an error that stops the search.
+* The local run's coordinator killed with SIGKILL in the middle of a stage: its
+  workers are gone within seconds, the stage's last epoch checkpoint is kept,
+  and the resumed run continues that stage from it (the same run again).
+* A worker that cannot start says so; a dead worker is replaced; a lone stage
+  runs in the coordinator while no worker has started, unless the workers
+  train on GPUs.
 
-A failed stage skipping the stages that need it is tested in reliability_test.
+A failed stage skipping the stages that need it is tested in reliability_test;
+the stage lock (no stage trained by two live processes) in stage_lock_test.
 """
 
 import concurrent.futures
@@ -26,11 +33,15 @@ import time
 
 import tensorflow as tf
 
-from kdticket_tf import executors
+from kdticket_tf import artifacts
 from kdticket_tf import layout as layout_lib
+from kdticket_tf import local_executor
 from tests import testing
 
 SMOKE = ("--flagfile=configs/smoke.flags", "--deterministic", "--noexport")
+# The stage whose workers are killed, and the one whose coordinator is.
+WORKERS_KILLED_IN = "rewind/level_01"
+COORDINATOR_KILLED_IN = "kd/level_02"
 
 
 def _rows(workdir):
@@ -55,6 +66,68 @@ def _workers_of(pid):
   return found
 
 
+def _alive(pid):
+  """Whether `pid` runs (a zombie does not)."""
+  try:
+    with open(f"/proc/{pid}/stat") as stream:
+      return stream.read().rsplit(")", 1)[1].split()[0] != "Z"
+  except OSError:
+    return False
+
+
+def _wait_for(path, process, deadline):
+  while not os.path.exists(path):
+    assert process.poll() is None, f"the run ended before {path} appeared"
+    assert time.time() < deadline, f"{path} never appeared"
+    time.sleep(0.02)
+
+
+def _killed_run(workdir):
+  """The local run of the smoke flagfile, its workers and then its
+  coordinator killed with SIGKILL mid-stage, resumed; returns what it saw."""
+  command = (*SMOKE, f"--workdir={workdir}", "--executor=local", "--workers=2")
+  process = testing.run_cli(*command, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+  seen = {}
+  deadline = time.time() + 600
+  epochs = lambda stage: os.path.join(workdir, stage, "epochs")
+  try:
+    # Both workers killed while the second stage of level 1 trains: each
+    # stage they ran is run once more.
+    _wait_for(os.path.join(epochs(WORKERS_KILLED_IN), "epoch_0001.json"),
+              process, deadline)
+    seen["workers_killed"] = _workers_of(process.pid)
+    for pid in seen["workers_killed"]:
+      os.kill(pid, signal.SIGKILL)
+    # The coordinator killed while a stage of level 2 trains its second epoch.
+    epoch = os.path.join(epochs(COORDINATOR_KILLED_IN), "epoch_0001.json")
+    _wait_for(epoch, process, deadline)
+    orphans = _workers_of(process.pid)
+    os.kill(process.pid, signal.SIGKILL)
+    killed = time.monotonic()
+    while any(map(_alive, orphans)) and time.monotonic() < killed + 60:
+      time.sleep(0.05)
+    seen["orphans"] = orphans
+    seen["orphans_seconds"] = time.monotonic() - killed
+    seen["orphans_alive"] = [p for p in orphans if _alive(p)]
+    seen["epoch_1"] = artifacts.read_json(epoch)[0]
+    stage = os.path.join(workdir, COORDINATOR_KILLED_IN)
+    seen["checkpoints"] = sorted(os.listdir(os.path.join(stage,
+                                                         "checkpoints")))
+    seen["finished_before_resume"] = os.path.exists(
+        os.path.join(stage, "metrics.json"))
+    lock = os.path.join(stage, layout_lib.LOCK)
+    seen["lock"] = artifacts.read_json(lock) if os.path.exists(lock) else None
+  finally:
+    if process.poll() is None:
+      process.kill()
+    stdout, stderr = process.communicate(timeout=60)
+  seen["first"] = subprocess.CompletedProcess(process.args, process.returncode,
+                                              stdout, stderr)
+  seen["resumed"] = testing.run_cli(*command, timeout=900)
+  return seen
+
+
 class ExecutorsTest(tf.test.TestCase):
 
   @classmethod
@@ -62,35 +135,20 @@ class ExecutorsTest(tf.test.TestCase):
     super().setUpClass()
     cls.folder = tempfile.mkdtemp(prefix="kdticket_executors_")
 
-    def run(name, *extra):
+    def run(name):
       workdir = os.path.join(cls.folder, name)
+      if name == "local":
+        return name, (workdir, _killed_run(workdir))
+      extra = ("--executor=ray",) if name == "ray" else ()
       return name, (workdir, testing.run_cli(*SMOKE, f"--workdir={workdir}",
                                              *extra))
 
-    # The sequential run and the Ray run side by side (Ray's start-up leaves
-    # a core idle); --deterministic makes each answer independent of the load.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-      cls.runs = dict(pool.map(lambda args: run(*args),
-                               [("sequential",), ("ray", "--executor=ray")]))
-    # Two local workers, both killed with SIGKILL while the second stage of
-    # level 1 trains: each stage they ran is run once more.
-    workdir = os.path.join(cls.folder, "local")
-    process = testing.run_cli(*SMOKE, f"--workdir={workdir}",
-                              "--executor=local", "--workers=2",
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True)
-    marker = os.path.join(workdir, "rewind", "level_01", "epochs",
-                          "epoch_0001.json")
-    deadline = time.time() + 600
-    while not os.path.exists(marker) and process.poll() is None:
-      assert time.time() < deadline, "the local run never reached the kill"
-      time.sleep(0.02)
-    cls.killed = _workers_of(process.pid)
-    for pid in cls.killed:
-      os.kill(pid, signal.SIGKILL)
-    stdout, stderr = process.communicate(timeout=900)
-    cls.runs["local"] = (workdir, subprocess.CompletedProcess(
-        process.args, process.returncode, stdout, stderr))
+    # Side by side (Ray's start-up and the kills leave cores idle);
+    # --deterministic makes each answer independent of the load.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=3) as pool:
+      cls.runs = dict(pool.map(run, ["local", "sequential", "ray"]))
+    workdir, cls.seen = cls.runs["local"]
+    cls.runs["local"] = (workdir, cls.seen["resumed"])
 
   @classmethod
   def tearDownClass(cls):
@@ -136,30 +194,73 @@ class ExecutorsTest(tf.test.TestCase):
                                             "masks.npz")), 6)
 
   def test_a_killed_worker_runs_its_stage_again_and_nothing_is_lost(self):
-    _, result = self.runs["local"]
-    self.assertLen(self.killed, 2)
-    self.assertRegex(result.stderr, r"rewind/level_01: its worker \(pid \d+\) "
-                     r"died \(killed by signal 9 \(SIGKILL\)\); running it "
-                     "once more")
-    self.assertIn("| 2 | 64.0 |", result.stdout)  # and the search finished
+    first = self.seen["first"]
+    self.assertLen(self.seen["workers_killed"], 2)
+    self.assertRegex(first.stderr, rf"{WORKERS_KILLED_IN}: its worker "
+                     r"\(pid \d+\) died \(killed by signal 9 \(SIGKILL\)\); "
+                     "running it once more")
+    self.assertIn("| 2 | 64.0 |", self.seen["resumed"].stdout)  # it finished
+
+  def test_a_killed_coordinator_s_workers_stop_and_its_stage_resumes(self):
+    seen = self.seen
+    self.assertEqual(seen["first"].returncode, -signal.SIGKILL)
+    # Its workers are gone within seconds, not at the end of their stages.
+    self.assertLen(seen["orphans"], 2)
+    self.assertEqual(seen["orphans_alive"], [])
+    self.assertLess(seen["orphans_seconds"], 5.0)
+    # The stage was cut short; its lock names a worker now dead, its first
+    # epoch's checkpoint is kept.
+    self.assertFalse(seen["finished_before_resume"])
+    self.assertIn(seen["lock"]["pid"], seen["orphans"])
+    self.assertIn("ckpt-1.index", seen["checkpoints"])
+    # The resumed run took the stale lock and went on from that epoch: the
+    # stage's history keeps the first epoch as the killed worker recorded it.
+    resumed = seen["resumed"]
+    self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
+    self.assertRegex(resumed.stderr, r"Resuming: \d+ of 7 stages had finished")
+    self.assertNotIn("waiting for process", resumed.stderr)
+    workdir = self.runs["local"][0]
+    history = artifacts.read_json(os.path.join(
+        workdir, COORDINATOR_KILLED_IN, "metrics.json"))["history"]
+    self.assertLen(history, 2)
+    self.assertEqual(history[0], seen["epoch_1"])
+    self.assertFalse(os.path.exists(os.path.join(
+        workdir, COORDINATOR_KILLED_IN, layout_lib.LOCK)))
 
   def test_one_clean_line_per_stage_with_what_runs_and_the_time_left(self):
-    _, result = self.runs["local"]
-    lines = [l for l in result.stderr.splitlines() if " level " in l]
-    self.assertLen(lines, 7, result.stderr)
-    self.assertRegex(result.stderr, r"(?m)^dense +level 0/2 .* about \d+s left")
-    self.assertRegex(result.stderr, r"running: (lt|rewind|kd)/level_0[12]")
-    self.assertNotIn("Traceback", result.stderr)
-    self.assertNotIn("cuInit", result.stdout + result.stderr)
+    first, resumed = self.seen["first"].stderr, self.seen["resumed"].stderr
+    stages = [tuple(l.split()[:3:2])
+              for l in (first + resumed).splitlines() if " level " in l]
+    # Every stage once at most (one the coordinator died before recording
+    # prints none: the resumed run finds it finished).
+    self.assertLen(set(stages), len(stages), first + resumed)
+    self.assertBetween(len(stages), 5, 7)
+    self.assertRegex(first, r"(?m)^dense +level 0/2 .* about \d+s left")
+    self.assertRegex(first, r"running: (lt|rewind|kd)/level_0[12]")
+    for output in (first, resumed):
+      self.assertNotIn("Traceback", output)
+      self.assertNotIn("cuInit", output)
 
 
-class DeadWorkerTest(tf.test.TestCase):
+class _Runner:
+  """A stand-in for the coordinator's `StageRunner`."""
 
-  def test_a_worker_gone_with_a_stage_unread_is_a_dead_worker(self):
-    # A worker that cannot start (no config.json here) says so and ends
-    # without reading the stage it was sent; its pipe then reads as a reset
-    # connection, as a worker killed with a stage unread does.
-    executor = executors.LocalExecutor(self.get_temp_dir(), workers=1,
+  def __init__(self, workdir):
+    self.layout = layout_lib.Layout(workdir)
+    self.ran = []
+
+  def run(self, key):
+    self.ran.append((key, os.getpid()))
+    return {"recipe": key.recipe, "level": key.level}
+
+
+class LocalWorkersTest(tf.test.TestCase):
+
+  def test_a_worker_that_cannot_start_says_so_and_a_dead_one_is_replaced(self):
+    # A worker that cannot start (no config.json here) says so and ends; the
+    # stage waiting for it gets its error, and a worker found dead is
+    # replaced.
+    executor = local_executor.LocalExecutor(self.get_temp_dir(), workers=1,
                                        environments=[{}])
     executor.start()
     self.addCleanup(executor.close, abort=True)
@@ -170,9 +271,35 @@ class DeadWorkerTest(tf.test.TestCase):
     self.assertStartsWith(outcome.error, "A worker could not start")
     pid = executor.pids()[0]
     executor.submit(second)
-    self.assertEqual(executor.wait(), [])  # a dead worker: the stage runs again
+    self.assertEqual(executor.wait(), [])  # a dead worker: another starts
     self.assertEqual(executor.running(), [second])
     self.assertNotEqual(executor.pids()[0], pid)
+
+
+  def test_a_lone_stage_runs_here_while_the_workers_start(self):
+    runner = _Runner(self.get_temp_dir())
+    executor = local_executor.LocalExecutor(self.get_temp_dir(), workers=1,
+                                       environments=[{}], runner=runner)
+    executor.start()
+    self.addCleanup(executor.close, abort=True)
+    executor.submit(layout_lib.DENSE_KEY)
+    [outcome] = executor.wait()
+    self.assertEqual(outcome.row, {"recipe": "dense", "level": 0})
+    self.assertEqual(runner.ran, [(layout_lib.DENSE_KEY, os.getpid())])
+    self.assertFalse(os.path.exists(runner.layout.stage_lock(
+        layout_lib.DENSE_KEY)))  # held while it ran, then released
+
+  def test_workers_on_gpus_run_every_stage_themselves(self):
+    runner = _Runner(self.get_temp_dir())
+    executor = local_executor.LocalExecutor(
+        self.get_temp_dir(), workers=1,
+        environments=[{"CUDA_VISIBLE_DEVICES": "0"}], runner=runner)
+    executor.start()
+    self.addCleanup(executor.close, abort=True)
+    executor.submit(layout_lib.DENSE_KEY)
+    [outcome] = executor.wait()
+    self.assertStartsWith(outcome.error, "A worker could not start")
+    self.assertEqual(runner.ran, [])
 
 
 if __name__ == "__main__":

@@ -1,17 +1,21 @@
-r"""Wall time of a search on local workers against the sequential executor.
+r"""Wall time of searches on local workers against the sequential executor.
 
-    python tools/benchmark_executors.py --config=configs/quickstart.flags \
-        --pairs=3 --workers=2 --json_out=executors.json
+    python tools/benchmark_executors.py --pairs=3 --workers=2 \
+        --json_out=executors.json
 
-Runs the trainer on the flagfile `--pairs` times each way, sequential and
-`--executor=local --workers=N`, interleaved (the order alternates from pair to
-pair, so a drift in the machine's speed falls on both), each in a fresh
-workdir, and prints the wall time of every run and the ratio local / sequential
-of each pair, with the median over the pairs. Flags after `--` go to every run.
+Runs the trainer on each `--search` (a flagfile and its own flags) `--pairs`
+times each way, sequential and `--executor=local --workers=N`, interleaved
+(the order alternates from pair to pair, so a drift in the machine's speed
+falls on both), each in a fresh workdir, and prints the wall time of every run
+and the ratio local / sequential of each pair, with the median over the pairs.
+By default, two searches: the quickstart's first two levels (5 trainings of 8
+epochs), where the workers' start-up weighs most, and the whole quickstart
+(23 trainings). Flags after `--` go to every run.
 """
 
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -23,8 +27,10 @@ from absl import app
 from absl import flags
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("config", None, "The trainer's flagfile.")
-flags.mark_flag_as_required("config")
+flags.DEFINE_multi_string(
+    "search", ["configs/quickstart.flags --levels=2 --epochs=8 --export=false",
+               "configs/quickstart.flags"],
+    "A search to time: the trainer's flagfile, then flags of its own.")
 flags.DEFINE_integer("pairs", 3, "Interleaved (sequential, local) pairs.")
 flags.DEFINE_integer("workers", 2, "Local worker processes.")
 flags.DEFINE_string("json_out", None, "Also write the figures here as JSON.")
@@ -45,42 +51,60 @@ def _run(flagfile, workdir, extra):
   return seconds
 
 
-def main(argv):
-  extra = argv[1:]
+def _time_search(number, search, extra, folder, record):
+  """Times one search in interleaved pairs; returns its figures.
+
+  `record(figures)` is called after each pair with the figures so far.
+  """
+  flagfile, *own = shlex.split(search)
   ways = {"sequential": ["--executor=sequential"],
           "local": ["--executor=local", f"--workers={FLAGS.workers}"]}
+  pairs = []
+  for index in range(FLAGS.pairs):
+    order = ["sequential", "local"] if index % 2 == 0 else ["local",
+                                                           "sequential"]
+    seconds = {}
+    for way in order:
+      workdir = os.path.join(folder, f"search{number}_{way}_{index}")
+      if os.path.exists(workdir):
+        raise RuntimeError(f"{workdir} exists; give an empty --keep_dir.")
+      seconds[way] = _run(flagfile, workdir, own + extra + ways[way])
+      if not FLAGS.keep_dir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ratio = seconds["local"] / seconds["sequential"]
+    pairs.append(dict(seconds, ratio=ratio, first=order[0]))
+    print(f"{search}: pair {index + 1}: sequential "
+          f"{seconds['sequential']:.1f} s, local ({FLAGS.workers} workers) "
+          f"{seconds['local']:.1f} s, ratio {ratio:.3f}", flush=True)
+    record({"search": search, "pairs": pairs,
+            "median_ratio": statistics.median(p["ratio"] for p in pairs)})
+  median = statistics.median(p["ratio"] for p in pairs)
+  print(f"{search}: local/sequential wall time, median of {len(pairs)} "
+        f"pairs: {median:.3f}", flush=True)
+  return {"search": search, "pairs": pairs, "median_ratio": median}
+
+
+def main(argv):
+  extra = argv[1:]
   folder = FLAGS.keep_dir or tempfile.mkdtemp(
       prefix="kdticket_executors_benchmark_")
   os.makedirs(folder, exist_ok=True)
-  pairs = []
+  searches = []
+
+  def record(figures):
+    """Writes the figures so far, so a run stopped early keeps its pairs."""
+    if FLAGS.json_out:
+      with open(FLAGS.json_out, "w", encoding="utf-8") as stream:
+        json.dump({"workers": FLAGS.workers, "extra_flags": extra,
+                   "cpus": os.cpu_count(), "searches": searches + [figures]},
+                  stream, indent=2)
+
   try:
-    for index in range(FLAGS.pairs):
-      order = ["sequential", "local"] if index % 2 == 0 else ["local",
-                                                             "sequential"]
-      seconds = {}
-      for way in order:
-        workdir = os.path.join(folder, f"{way}_{index}")
-        if os.path.exists(workdir):
-          raise RuntimeError(f"{workdir} exists; give an empty --keep_dir.")
-        seconds[way] = _run(FLAGS.config, workdir, extra + ways[way])
-        if not FLAGS.keep_dir:
-          shutil.rmtree(workdir, ignore_errors=True)
-      ratio = seconds["local"] / seconds["sequential"]
-      pairs.append(dict(seconds, ratio=ratio, first=order[0]))
-      print(f"pair {index + 1}: sequential {seconds['sequential']:.1f} s, "
-            f"local ({FLAGS.workers} workers) {seconds['local']:.1f} s, "
-            f"ratio {ratio:.3f}", flush=True)
+    for number, search in enumerate(FLAGS.search):
+      searches.append(_time_search(number, search, extra, folder, record))
   finally:
     if not FLAGS.keep_dir:
       shutil.rmtree(folder, ignore_errors=True)
-  median = statistics.median(p["ratio"] for p in pairs)
-  print(f"{FLAGS.config}: local/sequential wall time, median of "
-        f"{len(pairs)} pairs: {median:.3f}")
-  if FLAGS.json_out:
-    with open(FLAGS.json_out, "w", encoding="utf-8") as stream:
-      json.dump({"config": FLAGS.config, "workers": FLAGS.workers,
-                 "extra_flags": extra, "cpus": os.cpu_count(),
-                 "pairs": pairs, "median_ratio": median}, stream, indent=2)
   return 0
 
 
