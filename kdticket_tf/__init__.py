@@ -31,7 +31,7 @@ _API = {
     "ModelConfig": "config", "PruningConfig": "config", "TrainConfig": "config",
     "DistributeConfig": "config", "AnalysisConfig": "config",
     "find_tickets": "lottery", "run_lottery": "lottery",
-    "run_instability": "instability",
+    "run_instability": "lottery",
 }
 
 __all__ = list(_MODULES) + list(_API)

@@ -17,7 +17,7 @@ moving statistics from training batches, as SWA does; the default) and
 `linear_path` (the errors at every point). Pruned weights are 0 in both end
 points, so they are exactly 0 at every point of the path. The stage of a search
 that trains the copies from a workdir's θk is `instability_stage`;
-`run_instability` is the entry point of the package API.
+`lottery.run_instability` is the entry point of the package API.
 """
 
 import numpy as np
@@ -212,32 +212,3 @@ def choose_step(rows, threshold):
       return row
   return None
 
-
-def run_instability(config, workdir, data=None, model_fn=None,
-                    overwrite=False):
-  """Runs the instability analysis of `config` in `workdir`; returns its rows.
-
-  The dense run, then for each start step k of `config.analysis.steps` two
-  copies from θk that differ only in their data order, and the errors on the
-  line between them (see `instability_stage`). Resumes like a search.
-
-  Args:
-    config: A `LotteryConfig`; its `analysis.name` is set to `instability`.
-    workdir: Output folder.
-    data: `LotteryData` (in-memory arrays); by default from `config.data`.
-    model_fn: Model builder; by default `config.model` from the registry.
-    overwrite: Move an earlier run in `workdir` aside and start again.
-
-  Returns:
-    The rows of `instability.json`, one per (network, start step).
-  """
-  # pylint: disable=g-import-not-at-top  (lottery imports this module's users)
-  import dataclasses
-  from kdticket_tf import artifacts
-  from kdticket_tf import layout as layout_lib
-  from kdticket_tf import lottery
-  config = dataclasses.replace(config, analysis=dataclasses.replace(
-      config.analysis, name="instability"))
-  lottery.prepare(config, workdir, data, model_fn).run(overwrite=overwrite)
-  return artifacts.read_json(
-      layout_lib.Layout(workdir).instability("json"))["rows"]

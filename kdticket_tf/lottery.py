@@ -425,3 +425,28 @@ def from_workdir(workdir):
     ValueError: if `workdir` holds no run of the command line.
   """
   return prepare(stages.read_config(workdir), workdir)
+
+
+def run_instability(config, workdir, data=None, model_fn=None,
+                    overwrite=False):
+  """Runs the instability analysis of `config` in `workdir`; returns its rows.
+
+  The dense run, then for each start step k of `config.analysis.steps` two
+  copies from θk that differ only in their data order, and the errors on the
+  line between them (see `instability_stage`). Resumes like a search.
+
+  Args:
+    config: A `LotteryConfig`; its `analysis.name` is set to `instability`.
+    workdir: Output folder.
+    data: `LotteryData` (in-memory arrays); by default from `config.data`.
+    model_fn: Model builder; by default `config.model` from the registry.
+    overwrite: Move an earlier run in `workdir` aside and start again.
+
+  Returns:
+    The rows of `instability.json`, one per (network, start step).
+  """
+  config = dataclasses.replace(config, analysis=dataclasses.replace(
+      config.analysis, name="instability"))
+  prepare(config, workdir, data, model_fn).run(overwrite=overwrite)
+  return artifacts.read_json(
+      layout_lib.Layout(workdir).instability("json"))["rows"]

@@ -23,7 +23,8 @@ _SIZES = {
     "distribute_test": "large", "executors_test": "large",
     "export_test": "medium", "lottery_test": "medium",
     "reliability_test": "large", "seeds_test": "medium",
-    "summaries_test": "medium", "train_test": "large",
+    "structured_report_test": "medium", "summaries_test": "medium",
+    "train_test": "large",
 }
 _HEADER = """\
 # Bazel targets of kdticket_tf, written by tools/update_build.py: one py_library
