@@ -28,7 +28,9 @@ setuptools.setup(
         "ray": ["ray>=2.40"],
         # LiteRT's interpreter for TFLite tickets (TensorFlow's otherwise).
         "lite": ["ai-edge-litert>=2.3,<3"],
-        "test": ["pytest>=8", "ray>=2.40", "ai-edge-litert>=2.3,<3"],
+        # pytest-xdist: the suite runs its test files in parallel (pytest.ini).
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "ray>=2.40",
+                 "ai-edge-litert>=2.3,<3"],
     },
     entry_points={
         "console_scripts": ["kdticket-train=kdticket_tf.train:run"],

@@ -73,7 +73,10 @@ def _local_worker(workdir, environment, verbose, channel, coordinator):
     return
   channel.send(_READY)
   while True:
-    key = channel.recv()
+    try:
+      key = channel.recv()
+    except (EOFError, OSError):
+      key = None  # the coordinator died: stop, as the kernel is about to
     if key is None:
       # Every stage it ran is on disk (files and TensorBoard runs closed at
       # each stage's end): skip TensorFlow's slow teardown.

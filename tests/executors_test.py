@@ -2,10 +2,11 @@
 
 * The smoke flagfile runs end to end (its sequential run): the table, the
   sparsities, the files, and output a person can read.
-* The smoke flagfile with `--deterministic`, run by the sequential executor, by
+* The smoke flagfile with `--deterministic` and `--rewind_step=auto` (an
+  instability stage before the tickets), run by the sequential executor, by
   two local worker processes (the dense run in the coordinator while they
-  start) and by Ray tasks, ends with the same masks, weights and results, bit
-  for bit. The three runs go side by side (each answer is independent of the
+  start) and by Ray tasks, ends with the same masks, weights, instability
+  table and results, bit for bit. The three runs go side by side (each answer is independent of the
   load under `--deterministic`).
 * Local workers killed with SIGKILL in the middle of a stage: the stage runs
   once more (resuming from its last epoch) and the search ends as if nothing
@@ -38,7 +39,12 @@ from kdticket_tf import layout as layout_lib
 from kdticket_tf import local_executor
 from tests import testing
 
-SMOKE = ("--flagfile=configs/smoke.flags", "--deterministic", "--noexport")
+# The instability analysis runs first on every executor: rewind_step=auto
+# with one candidate (the flagfile's 5it), always stable under a threshold of
+# 100 points, so the tickets are the smoke flagfile's.
+SMOKE = ("--flagfile=configs/smoke.flags", "--deterministic", "--noexport",
+         "--rewind_step=auto", "--instability_steps=5it",
+         "--stability_threshold=100", "--instability_points=3")
 # The stage whose workers are killed, and the one whose coordinator is.
 WORKERS_KILLED_IN = "rewind/level_01"
 COORDINATOR_KILLED_IN = "kd/level_02"
@@ -48,6 +54,12 @@ def _rows(workdir):
   with open(os.path.join(workdir, "results.json")) as stream:
     return [{k: v for k, v in row.items() if k != "seconds"}
             for row in json.load(stream)]
+
+
+def _instability_rows(workdir):
+  with open(os.path.join(workdir, "instability.json")) as stream:
+    return [{k: v for k, v in row.items() if k != "seconds"}
+            for row in json.load(stream)["rows"]]
 
 
 def _workers_of(pid):
@@ -187,9 +199,13 @@ class ExecutorsTest(tf.test.TestCase):
       self.assertEqual(result.returncode, 0, f"{name}: {result.stderr[-3000:]}")
       self.assertEqual(testing.npz_differences(reference, workdir), [], name)
       self.assertEqual(_rows(workdir), _rows(reference), name)
-      with open(os.path.join(workdir, "results.md")) as a, \
-           open(os.path.join(reference, "results.md")) as b:
-        self.assertEqual(a.read(), b.read(), name)
+      for table in ("results.md", "rewind_choice.json"):
+        with open(os.path.join(workdir, table)) as a, \
+             open(os.path.join(reference, table)) as b:
+          self.assertEqual(a.read(), b.read(), f"{name}: {table}")
+      self.assertEqual(_instability_rows(workdir),
+                       _instability_rows(reference), name)
+      self.assertLen(_instability_rows(workdir), 1)
       self.assertLen(glob.glob(os.path.join(workdir, "*", "level_0*",
                                             "masks.npz")), 6)
 
@@ -217,7 +233,7 @@ class ExecutorsTest(tf.test.TestCase):
     # stage's history keeps the first epoch as the killed worker recorded it.
     resumed = seen["resumed"]
     self.assertEqual(resumed.returncode, 0, resumed.stderr[-3000:])
-    self.assertRegex(resumed.stderr, r"Resuming: \d+ of 7 stages had finished")
+    self.assertRegex(resumed.stderr, r"Resuming: \d+ of 8 stages had finished")
     self.assertNotIn("waiting for process", resumed.stderr)
     workdir = self.runs["local"][0]
     history = artifacts.read_json(os.path.join(
@@ -234,7 +250,7 @@ class ExecutorsTest(tf.test.TestCase):
     # Every stage once at most (one the coordinator died before recording
     # prints none: the resumed run finds it finished).
     self.assertLen(set(stages), len(stages), first + resumed)
-    self.assertBetween(len(stages), 5, 7)
+    self.assertBetween(len(stages), 6, 8)
     self.assertRegex(first, r"(?m)^dense +level 0/2 .* about \d+s left")
     self.assertRegex(first, r"running: (lt|rewind|kd)/level_0[12]")
     for output in (first, resumed):
