@@ -131,6 +131,8 @@ class TfliteTicketTest(tf.test.TestCase):
     self.assertEqual(ticket["storage"], ["block-sparse", "dense"])
     self.assertLess(ticket["tflite_bytes"], 0.5 * dense["tflite_bytes"])
     self.assertLess(ticket["tflite_gzip_bytes"], ticket["tflite_bytes"])
+    low, high = ticket["latency"]["tflite_b1_t1"]["ratio_quartiles"]
+    self.assertLessEqual(low, high)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,10 @@ For the dense model and every exported ticket of the workdirs (their
 them), it measures:
 
 * TFLite latency at batch 1 and 32, with 1 and 2 interpreter threads (LiteRT's
-  interpreter when installed, TensorFlow's otherwise; its default delegates);
+  interpreter when installed, TensorFlow's otherwise; its default delegates):
+  the time of `invoke()` on an input written once before the timing, as
+  LiteRT's own `benchmark_model` measures it (a `set_tensor` copy from Python
+  would add about 1 µs to every call, sparse or dense);
 * SavedModel latency (`serving_default`, eager call of the loaded signature) at
   batch 1 and 32;
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel.
@@ -20,7 +23,9 @@ Every round times each model in turn on each setting (interleaved, so a load
 that changes during the run weighs on all models alike). A timing is the
 median, over groups of calls of about 0.5 ms, of the mean time per call; a
 latency is the median of its timings over the rounds, and a ratio the median
-over rounds of the model's timing over the dense model's in the same round.
+over rounds of the model's timing over the dense model's in the same round;
+the JSON gives the ratio's quartiles over the rounds too (the machine's speed
+for the sparse kernels drifts from round to round).
 The dense model is the first workdir's.
 """
 
@@ -146,15 +151,11 @@ def _timer(call, seconds):
 
 
 def _tflite_call(path, batch, threads, images):
+  """`invoke` on an input written once, as LiteRT's `benchmark_model` times."""
   runner = kdticket_tf.tflite.interpreter(path, threads, batch,
                                           FLAGS.default_delegates)
-  index = runner.get_input_details()[0]["index"]
-  data = images[:batch]
-
-  def call():
-    runner.set_tensor(index, data)
-    runner.invoke()
-  return call
+  runner.set_tensor(runner.get_input_details()[0]["index"], images[:batch])
+  return runner.invoke
 
 
 def _saved_model_call(folder, batch, images):
@@ -210,9 +211,12 @@ def benchmark(models, rounds, seconds):
         continue
       base = times[(dense, kind, batch, threads)]
       label = f"{kind}_b{batch}" + (f"_t{threads}" if threads else "")
+      ratios = np.divide(times[key], base)
       row["latency"][label] = {
           "seconds": float(np.median(times[key])),
-          "ratio_to_dense": float(np.median(np.divide(times[key], base))),
+          "ratio_to_dense": float(np.median(ratios)),
+          "ratio_quartiles": [float(q) for q in np.percentile(ratios,
+                                                              [25, 75])],
       }
     results.append(row)
   return results
