@@ -18,7 +18,7 @@ import importlib
 from kdticket_tf import environment  # first: before anything loads TensorFlow
 
 _MODULES = (
-    "analysis_config", "artifacts", "config", "data", "distill", "distribute",
+    "analysis_config", "api", "artifacts", "config", "data", "distill", "distribute",
     "executors", "export", "graph", "instability", "instability_graph",
     "instability_report", "instability_stage", "kd_collapse", "layout",
     "local_executor", "logs", "lottery", "models", "plots", "pruning",
@@ -30,8 +30,7 @@ _API = {
     "ExportConfig": "config", "LotteryConfig": "config",
     "ModelConfig": "config", "PruningConfig": "config", "TrainConfig": "config",
     "DistributeConfig": "config", "AnalysisConfig": "config",
-    "find_tickets": "lottery", "run_lottery": "lottery",
-    "run_instability": "lottery",
+    "find_tickets": "api", "run_lottery": "api", "run_instability": "api",
 }
 
 __all__ = list(_MODULES) + list(_API)

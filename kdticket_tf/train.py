@@ -3,7 +3,7 @@ r"""Command line: find lottery tickets, `python -m kdticket_tf.train --flagfile=
 The only module that defines or reads flags. Every flag but --workdir and
 --overwrite is a config field's, generated from the field's declaration
 (`config.py`, read by `settings.py`): flags -> `LotteryConfig` ->
-`lottery.prepare(config, workdir).run()`.
+`api.prepare(config, workdir).run()`.
 
     python -m kdticket_tf.train --flagfile=configs/quickstart.flags \
         --workdir=workdirs/quickstart
@@ -60,12 +60,13 @@ def main(argv):
   logs.start_tensorflow(FLAGS.verbose)
   # Imported once TensorFlow has started (quietly unless --verbose=2).
   # pylint: disable=g-import-not-at-top
+  from kdticket_tf import api
   from kdticket_tf import distribute
   from kdticket_tf import lottery
   try:
     config = config_from_flags()
     distribute.configure_virtual_cpus(config.distribute.virtual_cpus)
-    rows = lottery.prepare(config, FLAGS.workdir).run(
+    rows = api.prepare(config, FLAGS.workdir).run(
         overwrite=FLAGS.overwrite,
         files={layout.FLAGS: flags_file()})
   except (ValueError, OSError, lottery.LotteryFailedError,

@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from kdticket_tf import export
 from kdticket_tf import layout
-from kdticket_tf import lottery
+from kdticket_tf import api
 from kdticket_tf import serving
 from kdticket_tf import weights as weights_lib
 from kdticket_tf.pruning import wrapper
@@ -28,7 +28,7 @@ class ExportTest(tf.test.TestCase):
   def setUpClass(cls):
     super().setUpClass()
     cls.workdir = tempfile.mkdtemp(prefix="kdticket_export_")
-    cls.search = lottery.prepare(testing.synthetic_config(export=True),
+    cls.search = api.prepare(testing.synthetic_config(export=True),
                                  cls.workdir)
     cls.search.run()
     cls.ticket_dir = cls.search.layout.serving_path(layout.StageKey("lt", 2))

@@ -14,7 +14,7 @@ from kdticket_tf import graph as graph_lib
 from kdticket_tf import instability
 from kdticket_tf import instability_graph
 from kdticket_tf import layout as layout_lib
-from kdticket_tf import lottery
+from kdticket_tf import api
 from kdticket_tf import settings
 
 Duration = config_lib.Duration
@@ -72,7 +72,7 @@ class RewindAutoTest(tf.test.TestCase):
     workdir = self.get_temp_dir()
     config = _auto_config([Duration(3, "it"), Duration(1, "ep")],
                           threshold=100.0)
-    rows = lottery.run_lottery(config, workdir, testing.tiny_data(),
+    rows = api.run_lottery(config, workdir, testing.tiny_data(),
                                testing.model_fn)
     self.assertEqual([(r["recipe"], r["level"]) for r in rows],
                      [("dense", 0), ("rewind", 1)])
@@ -99,7 +99,7 @@ class RewindAutoTest(tf.test.TestCase):
     instability.choose_step = lambda rows, threshold: None
     try:
       with self.assertRaisesRegex(ValueError, "found no stable start step"):
-        lottery.run_lottery(config, workdir, testing.tiny_data(),
+        api.run_lottery(config, workdir, testing.tiny_data(),
                             testing.model_fn)
     finally:
       instability.choose_step = original
@@ -113,7 +113,7 @@ class RewindAutoTest(tf.test.TestCase):
     workdir = self.get_temp_dir()
     config = _auto_config([Duration(40, "ep")])
     with self.assertRaisesRegex(ValueError, "not before the end of training"):
-      lottery.prepare(config, workdir, testing.tiny_data(), testing.model_fn)
+      api.prepare(config, workdir, testing.tiny_data(), testing.model_fn)
     self.assertFalse(os.path.exists(os.path.join(workdir, "dense")))
 
 

@@ -13,7 +13,7 @@ from kdticket_tf import config as config_lib
 from kdticket_tf import instability
 from kdticket_tf import instability_stage
 from kdticket_tf import layout as layout_lib
-from kdticket_tf import lottery
+from kdticket_tf import api
 from kdticket_tf import weights as weights_lib
 
 
@@ -115,7 +115,7 @@ class BatchNormTest(tf.test.TestCase):
 class AnalysisRunTest(tf.test.TestCase):
 
   def _run(self, workdir, config):
-    return lottery.run_instability(config, workdir, testing.tiny_data(),
+    return api.run_instability(config, workdir, testing.tiny_data(),
                                        testing.model_fn)
 
   def test_rows_have_the_fields_and_repeat_bit_for_bit(self):

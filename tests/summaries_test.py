@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from kdticket_tf import artifacts
 from kdticket_tf import layout
-from kdticket_tf import lottery
+from kdticket_tf import api
 from tests import testing
 
 BIN = os.path.dirname(sys.executable)
@@ -35,7 +35,7 @@ class TensorBoardTest(tf.test.TestCase):
     cls.workdir = tempfile.mkdtemp(prefix="kdticket_tensorboard_")
     cfg = testing.synthetic_config(("lt", "rewind"), fraction=0.2)
     cls.config = cfg
-    cls.rows = lottery.prepare(cfg, cls.workdir).run()
+    cls.rows = api.prepare(cfg, cls.workdir).run()
     cls.port = _free_port()
     cls.server = subprocess.Popen(
         [os.path.join(BIN, "tensorboard"),
@@ -136,7 +136,7 @@ class TensorBoardTest(tf.test.TestCase):
                     for folder, _, names in os.walk(self.workdir)
                     for name in names if "tfevents" in name)
     before = event_files()
-    rows = lottery.prepare(self.config, self.workdir).run()
+    rows = api.prepare(self.config, self.workdir).run()
     self.assertEqual(event_files(), before)
     self.assertEqual([r["test_accuracy"] for r in rows],
                      [r["test_accuracy"] for r in self.rows])

@@ -13,7 +13,7 @@ import tensorflow as tf
 from kdticket_tf import config
 from kdticket_tf import export
 from kdticket_tf import layout
-from kdticket_tf import lottery
+from kdticket_tf import api
 from kdticket_tf import tflite
 from kdticket_tf.pruning import structures
 from tests import testing
@@ -33,7 +33,7 @@ class TfliteTicketTest(tf.test.TestCase):
             keep_dense=("logits",)),
         export=config.ExportConfig(saved_model=True, tflite=True,
                                    tflite_int8=True))
-    cls.search = lottery.prepare(cls.config, cls.workdir)
+    cls.search = api.prepare(cls.config, cls.workdir)
     cls.search.run()
     cls.key = layout.StageKey("lt", 1)
     cls.ticket_dir = cls.search.layout.serving_path(cls.key)

@@ -36,7 +36,7 @@ def main(argv):
   kdticket_tf.logs.start_tensorflow()
   del argv
   try:
-    found = kdticket_tf.lottery.from_workdir(FLAGS.workdir)
+    found = kdticket_tf.api.from_workdir(FLAGS.workdir)
     config = dataclasses.replace(
         found.config, export=kdticket_tf.ExportConfig(
             saved_model=True, tflite=FLAGS.tflite or FLAGS.tflite_int8,
