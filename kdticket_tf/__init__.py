@@ -18,13 +18,13 @@ import importlib
 from kdticket_tf import environment  # first: before anything loads TensorFlow
 
 _MODULES = (
-    "analysis_config", "api", "artifacts", "config", "data", "distill", "distribute",
-    "executors", "export", "graph", "instability", "instability_graph",
-    "instability_report", "instability_stage", "kd_collapse", "layout",
-    "local_executor", "logs", "lottery", "models", "plots", "pruning",
-    "recipes", "registry", "results", "rewinding", "schedules", "serving",
-    "stage_lock", "stages", "summaries", "tflite", "training", "weights",
-    "workdir")
+    "analysis_config", "api", "artifacts", "config", "data", "distill",
+    "distribute", "executors", "export", "graph", "instability",
+    "instability_graph", "instability_report", "instability_stage",
+    "kd_collapse", "layout", "local_executor", "logs", "lottery", "models",
+    "plots", "pruning", "pruning_config", "recipes", "registry", "results",
+    "rewinding", "schedules", "serving", "stage_lock", "stages", "summaries",
+    "tflite", "training", "weights", "workdir")
 _API = {
     "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
     "ExportConfig": "config", "LotteryConfig": "config",

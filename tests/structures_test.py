@@ -5,6 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdticket_tf import config as config_lib
+from kdticket_tf import pruning_config
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import structures
 
@@ -29,9 +30,9 @@ def _blocks_of(mask, block):
 class StructuresTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_names_are_the_config_choices(self):
-    self.assertEqual(structures.names(), config_lib.STRUCTURES)
+    self.assertEqual(structures.names(), pruning_config.STRUCTURES)
     self.assertEqual(structures.get("2:4").fixed_sparsity,
-                     config_lib.FIXED_SPARSITY["2:4"])
+                     pruning_config.FIXED_SPARSITY["2:4"])
 
   def test_unknown_name_is_refused(self):
     with self.assertRaisesRegex(ValueError, "'3x3' is not supported"):
