@@ -50,7 +50,7 @@ def _holds(holder):
   return started is None or started <= holder.get("started", 0) + 1.0
 
 
-class StageLock:
+class StageLock(workdir_lib.LockFile):
   """The lock of one stage, held while it trains (a context manager)."""
 
   def __init__(self, path, name, poll_seconds=0.2):
@@ -61,38 +61,25 @@ class StageLock:
       name: The stage, as progress lines name it.
       poll_seconds: How often a waiting process looks again.
     """
-    self.path = path
+    super().__init__(path)
     self._name = name
     self._poll = poll_seconds
-    self._held = False
 
   def acquire(self):
     """Takes the lock, waiting while a live process holds it."""
-    os.makedirs(os.path.dirname(self.path), exist_ok=True)
     told = False
-    while True:
-      try:
-        handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY,
-                         0o644)
-      except FileExistsError:
-        holder = self._holder()
-        if holder is None or _holds(holder):
-          if not told and holder:
-            print(f"{self._name}: waiting for process {holder['pid']}, which "
-                  "still trains it", file=sys.stderr, flush=True)
-            told = True
-          time.sleep(self._poll)
-          continue
-        try:  # stale: its process is gone
-          os.remove(self.path)
-        except FileNotFoundError:
-          pass
-        continue
-      with os.fdopen(handle, "w") as stream:
-        json.dump({"pid": os.getpid(), "host": socket.gethostname(),
-                   "started": time.time()}, stream)
-      self._held = True
-      return self
+    while not self._create({"pid": os.getpid(), "host": socket.gethostname(),
+                            "started": time.time()}):
+      holder = self._holder()
+      if holder is None or _holds(holder):
+        if not told and holder:
+          print(f"{self._name}: waiting for process {holder['pid']}, which "
+                "still trains it", file=sys.stderr, flush=True)
+          told = True
+        time.sleep(self._poll)
+      else:
+        self._remove()  # stale: its process is gone
+    return self
 
   def _holder(self):
     """The lock's record; None while it is being written (look again)."""
@@ -107,18 +94,3 @@ class StageLock:
       except OSError:
         return {}
       return None if fresh else {}
-
-  def release(self):
-    """Releases the lock if this process holds it."""
-    if self._held:
-      try:
-        os.remove(self.path)
-      except FileNotFoundError:
-        pass
-      self._held = False
-
-  def __enter__(self):
-    return self.acquire()
-
-  def __exit__(self, *unused):
-    self.release()

@@ -50,12 +50,56 @@ def _command_line(pid):
     return "?"
 
 
-class WorkdirLock:
+class LockFile:
+  """A lock file, created exclusively with its holder's record.
+
+  A context manager; subclasses say in `acquire` what to do when another
+  process holds it (`WorkdirLock` refuses, `stage_lock.StageLock` waits).
+  """
+
+  def __init__(self, path):
+    self.path = path
+    self._held = False
+
+  def _create(self, record):
+    """Creates the lock with `record` (a dict); False if it exists."""
+    os.makedirs(os.path.dirname(self.path), exist_ok=True)
+    try:
+      handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+      return False
+    with os.fdopen(handle, "w") as stream:
+      json.dump(record, stream)
+    self._held = True
+    return True
+
+  def _remove(self):
+    try:
+      os.remove(self.path)
+    except FileNotFoundError:
+      pass
+
+  def acquire(self):
+    raise NotImplementedError
+
+  def release(self):
+    """Releases the lock if this process holds it."""
+    if self._held:
+      self._remove()
+      self._held = False
+
+  def __enter__(self):
+    return self.acquire()
+
+  def __exit__(self, *unused):
+    self.release()
+
+
+class WorkdirLock(LockFile):
   """An exclusive lock file in the workdir, released on exit (or taken over)."""
 
   def __init__(self, workdir):
-    self.path = layout_lib.Layout(workdir).lock
-    self._held = False
+    super().__init__(layout_lib.Layout(workdir).lock)
 
   def acquire(self):
     """Takes the lock.
@@ -63,19 +107,12 @@ class WorkdirLock:
     Raises:
       WorkdirInUseError: naming the process that holds it.
     """
-    os.makedirs(os.path.dirname(self.path), exist_ok=True)
     record = {"pid": os.getpid(), "host": socket.gethostname(),
               "started": time.time(), "command": _command_line(os.getpid())}
     for _ in range(3):
-      try:
-        handle = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-      except FileExistsError:
-        self._check_holder()
-        continue
-      with os.fdopen(handle, "w") as stream:
-        json.dump(record, stream)
-      self._held = True
-      return self
+      if self._create(record):
+        return self
+      self._check_holder()
     raise WorkdirInUseError(
         f"Could not take the lock {self.path}; another run keeps taking it.")
 
@@ -93,25 +130,7 @@ class WorkdirLock:
           f"{os.path.dirname(self.path)} is in use by process {pid} on "
           f"{holder.get('host')} ({holder.get('command', '?')}); wait for it "
           f"to finish, or delete {self.path} if that process is gone.")
-    try:  # stale: its process is gone
-      os.remove(self.path)
-    except FileNotFoundError:
-      pass
-
-  def release(self):
-    """Releases the lock if this process holds it."""
-    if self._held:
-      try:
-        os.remove(self.path)
-      except FileNotFoundError:
-        pass
-      self._held = False
-
-  def __enter__(self):
-    return self.acquire()
-
-  def __exit__(self, *unused):
-    self.release()
+    self._remove()  # stale: its process is gone
 
 
 def _flatten(value, prefix=""):
