@@ -13,9 +13,7 @@
 import tf_keras as keras
 
 from kdticket_tf.models import catalog
-
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
+from kdticket_tf.models import resnet
 
 
 @catalog.register("mlp1d")
@@ -43,14 +41,10 @@ def conv1d(config, input_shape, num_classes):
 
 
 def _conv(filters, kernel, stride, name):
-  return keras.layers.Conv1D(filters, kernel, strides=stride, padding="same",
-                             use_bias=False, kernel_initializer="he_normal",
-                             name=name)
+  return resnet.conv(filters, kernel, stride, name, keras.layers.Conv1D)
 
 
-def _bn(name):
-  return keras.layers.BatchNormalization(momentum=_BN_MOMENTUM,
-                                         epsilon=_BN_EPSILON, name=name)
+_bn = resnet.batch_norm
 
 
 def _block(x, filters, stride, name):

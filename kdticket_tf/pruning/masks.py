@@ -64,6 +64,24 @@ def _prune(weights, masks, counts_fn, scope):
   raise ValueError(f"scope={scope!r} is not 'global' or 'layerwise'.")
 
 
+def check_fractions(fraction, arrays, scope):
+  """Returns an IMP step's fractions as an array (one, or one per array).
+
+  Raises:
+    ValueError: for a fraction outside (0, 1), or a list of fractions that is
+      not one per array (`arrays` of them) of a layer-wise step.
+  """
+  fractions = np.atleast_1d(np.asarray(fraction, np.float64))
+  if np.ndim(fraction) and (scope != "layerwise" or len(fractions) != arrays):
+    raise ValueError(
+        f"Per-layer fractions need scope='layerwise' and one fraction per "
+        f"array; got {len(fractions)} for {arrays} arrays with "
+        f"scope={scope!r}.")
+  if not np.all((fractions > 0.0) & (fractions < 1.0)):
+    raise ValueError(f"fraction={fraction} must be strictly between 0 and 1.")
+  return fractions
+
+
 def iterative_masks(weights, masks, fraction, scope="global"):
   """One IMP step: removes `fraction` of the weights still alive.
 
@@ -82,15 +100,7 @@ def iterative_masks(weights, masks, fraction, scope="global"):
     ValueError: for a fraction outside (0, 1), or a list of fractions that is
       not one per array of a layer-wise step.
   """
-  fractions = np.atleast_1d(np.asarray(fraction, np.float64))
-  if np.ndim(fraction) and (scope != "layerwise" or
-                            len(fractions) != len(weights)):
-    raise ValueError(
-        f"Per-layer fractions need scope='layerwise' and one fraction per "
-        f"array; got {len(fractions)} for {len(weights)} arrays with "
-        f"scope={scope!r}.")
-  if not np.all((fractions > 0.0) & (fractions < 1.0)):
-    raise ValueError(f"fraction={fraction} must be strictly between 0 and 1.")
+  fractions = check_fractions(fraction, len(weights), scope)
 
   def count(alive, total, index=0):
     del total

@@ -85,9 +85,7 @@ class Structure:
     """One IMP step over blocks (see `masks.iterative_masks`)."""
     if self.name == UNSTRUCTURED:
       return masks_lib.iterative_masks(weights, masks, fraction, scope)
-    fractions = np.atleast_1d(np.asarray(fraction, np.float64))
-    if not np.all((fractions > 0.0) & (fractions < 1.0)):
-      raise ValueError(f"fraction={fraction} must be strictly between 0 and 1.")
+    fractions = masks_lib.check_fractions(fraction, len(weights), scope)
     if self.keep_per_group is not None:
       if np.any(np.asarray([np.count_nonzero(m) < np.size(m) for m in masks])):
         raise ValueError(
@@ -95,12 +93,6 @@ class Structure:
             "masks that already prune weights.")
       self._check_fixed(float(fractions[0]))
       return [self._n_of_m(w) for w in weights]
-    if np.ndim(fraction) and (scope != "layerwise" or
-                              len(fractions) != len(weights)):
-      raise ValueError(
-          f"Per-layer fractions need scope='layerwise' and one fraction per "
-          f"array; got {len(fractions)} for {len(weights)} arrays with "
-          f"scope={scope!r}.")
     counts = [lambda alive, total, f=f: round_half_up(f * alive)
               for f in fractions]
     return self._prune(weights, masks, counts, scope)
