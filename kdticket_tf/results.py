@@ -7,6 +7,7 @@ level 0. The files are rewritten atomically each time a level finishes.
 import csv
 import io
 import os
+import re
 
 from kdticket_tf import artifacts
 from kdticket_tf import layout as layout_lib
@@ -16,6 +17,9 @@ COLUMNS = ("recipe", "level", "sparsity", "structure", "weights_remaining",
            "test_accuracy_at_best_validation", "train_loss", "epochs",
            "constant_lr", "seconds", "status", "warning")
 DENSE = layout_lib.DENSE
+# A table a doc keeps up to date: `<!-- table:NAME -->` ... `<!-- /table -->`.
+_MARKED_TABLE = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table -->)",
+                           re.S)
 
 
 def selected_on_validation(history):
@@ -199,3 +203,35 @@ def write(layout, rows, recipe_order=()):
                        "Test accuracy (%) by level and recipe.\n\n" +
                        to_markdown(rows, recipe_order))
   return rows
+
+
+def mean_std(values, signed=False):
+  """`mean ± sample std (n)` of fractions, in % (or signed points); '' if none.
+
+  None values are left out.
+  """
+  values = [v for v in values if v is not None]
+  if not values:
+    return ""
+  mean = sum(values) / len(values)
+  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+         if len(values) > 1 else 0.0) ** 0.5
+  sign = "+" if signed else ""
+  return f"{100 * mean:{sign}.2f} ± {100 * std:.2f} ({len(values)})"
+
+
+def marked_tables(text):
+  """The names of the marked tables of a doc's `text`."""
+  return {match.group(2) for match in _MARKED_TABLE.finditer(text)}
+
+
+def update_marked_tables(text, tables):
+  """Returns `text` with each marked table replaced by `tables[name]`.
+
+  A table not in `tables` is left as it is.
+  """
+  def replace(match):
+    return (match.group(1) + tables.get(match.group(2), match.group(3)) +
+            match.group(4))
+  return _MARKED_TABLE.sub(replace, text)
+

@@ -77,6 +77,23 @@ class ResultsTest(tf.test.TestCase):
     self.assertEqual(list(rows[0]), list(results.COLUMNS))
     self.assertTrue(os.path.exists(os.path.join(workdir, "results.md")))
 
+  def test_mean_std_is_in_percent_with_the_sample_spread(self):
+    self.assertEqual(results.mean_std([0.5, 0.7, None]), "60.00 ± 14.14 (2)")
+    self.assertEqual(results.mean_std([-0.012], signed=True),
+                     "-1.20 ± 0.00 (1)")
+    self.assertEqual(results.mean_std([0.01, 0.03], signed=True),
+                     "+2.00 ± 1.41 (2)")
+    self.assertEqual(results.mean_std([None]), "")
+
+  def test_marked_tables_are_replaced_and_the_rest_kept(self):
+    text = ("intro\n<!-- table:a -->\nold a\n<!-- /table -->\nmiddle\n"
+            "<!-- table:b -->\nold b\n<!-- /table -->\n")
+    self.assertEqual(results.marked_tables(text), {"a", "b"})
+    self.assertEqual(
+        results.update_marked_tables(text, {"a": "new a\n", "c": "x\n"}),
+        "intro\n<!-- table:a -->\nnew a\n<!-- /table -->\nmiddle\n"
+        "<!-- table:b -->\nold b\n<!-- /table -->\n")
+
 
 if __name__ == "__main__":
   tf.test.main()

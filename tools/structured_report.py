@@ -26,7 +26,6 @@ flags.DEFINE_string("rows", "docs/structured_tickets", "The committed rows.")
 flags.DEFINE_string("doc", "docs/structured_tickets.md", "The doc to update.")
 flags.DEFINE_bool("check", False, "Only check that the doc is up to date.")
 
-_MARKER = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table -->)", re.S)
 ARMS = ("unstructured", "1x4", "2of4")
 RECIPES = ("lt", "rewind", "kd", "kd_rewind")
 
@@ -51,23 +50,11 @@ def _value(rows, recipe, sparsity):
 
 
 def _stats(values):
-  values = [v for v in values if v is not None]
-  if not values:
-    return ""
-  mean = sum(values) / len(values)
-  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-         if len(values) > 1 else 0.0) ** 0.5
-  return f"{100 * mean:.2f} ± {100 * std:.2f} ({len(values)})"
+  return kdticket_tf.results.mean_std(values)
 
 
 def _signed(values):
-  values = [v for v in values if v is not None]
-  if not values:
-    return ""
-  mean = sum(values) / len(values)
-  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-         if len(values) > 1 else 0.0) ** 0.5
-  return f"{100 * mean:+.2f} ± {100 * std:.2f} ({len(values)})"
+  return kdticket_tf.results.mean_std(values, signed=True)
 
 
 def _sparsities(runs):
@@ -225,19 +212,12 @@ def tables(folder):
       "latency": latency_table(bench)}
 
 
-def update(text, found):
-  def replace(match):
-    return match.group(1) + found.get(match.group(2), match.group(3)) + \
-        match.group(4)
-  return _MARKER.sub(replace, text)
-
-
 def main(argv):
   del argv
   runs, bench, found = tables(FLAGS.rows)
   with open(FLAGS.doc, encoding="utf-8") as stream:
     text = stream.read()
-  new = update(text, found)
+  new = kdticket_tf.results.update_marked_tables(text, found)
   if FLAGS.check:
     if new != text:
       print(f"structured_report: {FLAGS.doc} is out of date; run "

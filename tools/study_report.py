@@ -25,7 +25,6 @@ flags.DEFINE_string("rows", "docs/kd_ticket_study", "The committed rows.")
 flags.DEFINE_string("doc", "docs/kd_ticket_study.md", "The doc to update.")
 flags.DEFINE_bool("check", False, "Only check that the doc is up to date.")
 
-_MARKER = re.compile(r"(<!-- table:(\w+) -->\n)(.*?)(<!-- /table -->)", re.S)
 
 
 def _rows(pattern):
@@ -219,22 +218,14 @@ def plots(folder, studies):
           f"min-max over {len(runs)} seeds")
 
 
-def update(text, found):
-  """Returns the doc with each marked table replaced by its new text."""
-  def replace(match):
-    return match.group(1) + found.get(match.group(2), match.group(3)) + \
-        match.group(4)
-  return _MARKER.sub(replace, text)
-
-
 def main(argv):
   del argv
   studies = seed_runs(FLAGS.rows)
   found = tables(FLAGS.rows, studies)
   with open(FLAGS.doc, encoding="utf-8") as stream:
     text = stream.read()
-  new = update(text, found)
-  missing = set(found) - {m.group(2) for m in _MARKER.finditer(text)}
+  new = kdticket_tf.results.update_marked_tables(text, found)
+  missing = set(found) - kdticket_tf.results.marked_tables(text)
   if FLAGS.check:
     if new != text:
       print(f"study_report: {FLAGS.doc} is out of date; run "
