@@ -79,7 +79,7 @@ def plain_lines():
 
 
 @contextlib.contextmanager
-def _native_stderr_held():
+def native_stderr_held():
   """Holds what is written to file descriptor 2 (C++ logs included).
 
   The text is dropped when the block succeeds and written out when it raises,
@@ -100,6 +100,14 @@ def _native_stderr_held():
       sys.stderr.flush()
       os.dup2(saved, 2)
       os.close(saved)
+
+
+def quiet_native_logs():
+  """A context that holds back C++ log lines (LiteRT's "Created ... XNNPACK
+  delegate"), unless the user asked for TensorFlow's logs."""
+  if tensorflow_logs_wanted(0):
+    return contextlib.nullcontext()
+  return native_stderr_held()
 
 
 def tensorflow_logs_wanted(verbose):
@@ -129,7 +137,7 @@ def import_quietly(name):
   """
   if "tensorflow" in sys.modules or tensorflow_logs_wanted(0):
     return importlib.import_module(name)
-  with _native_stderr_held():
+  with native_stderr_held():
     module = importlib.import_module(name)
     if "tensorflow" in sys.modules:  # where CUDA says it found no driver
       sys.modules["tensorflow"].config.list_physical_devices()
@@ -150,7 +158,7 @@ def start_tensorflow(verbose=1):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     return tf
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-  with _native_stderr_held():
+  with native_stderr_held():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
     tf.config.list_physical_devices()  # where CUDA says it found no driver

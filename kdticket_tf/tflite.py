@@ -27,6 +27,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdticket_tf import artifacts
+from kdticket_tf import logs
 
 # Ops whose second input is the weight a prunable layer holds.
 _WEIGHT_OPS = ("FULLY_CONNECTED", "CONV_2D", "DEPTHWISE_CONV_2D")
@@ -162,12 +163,13 @@ def interpreter(path, num_threads=1, batch_size=None, default_delegates=True):
     module = __import__(cls.__module__, fromlist=["OpResolverType"])
     options["experimental_op_resolver_type"] = (
         module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-  runner = cls(model_path=path, num_threads=num_threads, **options)
-  if batch_size is not None:
-    detail = runner.get_input_details()[0]
-    runner.resize_tensor_input(detail["index"],
-                               [batch_size] + list(detail["shape"][1:]))
-  runner.allocate_tensors()
+  with logs.quiet_native_logs():
+    runner = cls(model_path=path, num_threads=num_threads, **options)
+    if batch_size is not None:
+      detail = runner.get_input_details()[0]
+      runner.resize_tensor_input(detail["index"],
+                                 [batch_size] + list(detail["shape"][1:]))
+    runner.allocate_tensors()
   return runner
 
 
