@@ -209,6 +209,16 @@ def _output_layer_name(tensor):
   return history.layer.name if history is not None else str(tensor)
 
 
+def _prunable_inside(layer):
+  """The prunable layers inside `layer` when it is a nested model."""
+  if not isinstance(layer, keras.Model):
+    return []
+  return [inner.name for inner in layer.layers
+          if wrapper.is_prunable(inner)] + [
+              name for inner in layer.layers
+              for name in _prunable_inside(inner)]
+
+
 def check_pruning(config, runner, model):
   """Refuses searches that leave nothing to prune, and unmatched patterns."""
   if not config.pruning.levels:
@@ -230,8 +240,17 @@ def check_pruning(config, runner, model):
         "prunes the kernels of its own Dense and Conv layers" +
         (f", not those inside nested models ({', '.join(nested)}): build "
          "the model flat." if nested else ": give it at least one."))
-  if all(any(re.fullmatch(p, name) for p in config.pruning.keep_dense)
-         for name in candidates):
+  kept = lambda name: any(re.fullmatch(p, name)
+                          for p in config.pruning.keep_dense)
+  for layer in model.layers:
+    inside = _prunable_inside(layer)
+    if inside and not kept(layer.name):
+      raise ValueError(
+          f"model_fn's model {model.name!r} nests the model {layer.name!r}, "
+          f"whose prunable layers ({', '.join(inside)}) would stay dense: "
+          "find_tickets prunes the top model's own layers only; build the "
+          f"model flat, or name {layer.name!r} in keep_dense to keep it dense.")
+  if all(kept(name) for name in candidates):
     raise ValueError(
         f"PruningConfig.keep_dense={list(config.pruning.keep_dense)} leaves "
         f"none of the prunable layers ({', '.join(candidates)}) to prune; "

@@ -39,11 +39,12 @@ def _dataset(transform=None, batch=8):
   return dataset.batch(batch) if batch else dataset
 
 
-def _model(output_activation=None, name="logits"):
+def _model(output_activation=None, name="logits", model_name=None):
   inputs = keras.Input((FEATURES,), name="x")
   hidden = keras.layers.Dense(8, activation="relu", name="hidden")(inputs)
   return keras.Model(inputs, keras.layers.Dense(
-      CLASSES, activation=output_activation, name=name)(hidden))
+      CLASSES, activation=output_activation, name=name)(hidden),
+                     name=model_name)
 
 
 def _with_layer(layer):
@@ -166,6 +167,13 @@ MISTAKES = (
         [keras.Input((FEATURES,)), _model()]), None, None, {},
      "prunes the kernels of its own Dense and Conv layers, not those inside "
      "nested models (model"),
+    ("nested_model_beside_prunable_layers", lambda: keras.Sequential(
+        [keras.Input((FEATURES,)), _model(model_name="backbone"),
+         keras.layers.Dense(CLASSES)], name="outer"), None, None, {},
+     "model_fn's model 'outer' nests the model 'backbone', whose prunable "
+     "layers (hidden, logits) would stay dense: find_tickets prunes the top "
+     "model's own layers only; build the model flat, or name 'backbone' in "
+     "keep_dense to keep it dense."),
     ("keep_dense_no_layer", None, None, None,
      dict(pruning=kdticket_tf.PruningConfig(keep_dense=("output",))),
      "PruningConfig.keep_dense pattern 'output' matches none of the model's "
