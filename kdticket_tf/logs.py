@@ -79,7 +79,7 @@ def plain_lines():
 
 
 @contextlib.contextmanager
-def native_stderr_held():
+def _native_stderr_held():
   """Holds what is written to file descriptor 2 (C++ logs included).
 
   The text is dropped when the block succeeds and written out when it raises,
@@ -103,11 +103,14 @@ def native_stderr_held():
 
 
 def quiet_native_logs():
-  """A context that holds back C++ log lines (LiteRT's "Created ... XNNPACK
-  delegate"), unless the user asked for TensorFlow's logs."""
+  """Holds back C++ log lines unless the user asked for TensorFlow's logs.
+
+  LiteRT's interpreter says "Created TensorFlow Lite XNNPACK delegate for
+  CPU." on its own; a failure still shows what was held.
+  """
   if tensorflow_logs_wanted(0):
     return contextlib.nullcontext()
-  return native_stderr_held()
+  return _native_stderr_held()
 
 
 def tensorflow_logs_wanted(verbose):
@@ -137,7 +140,7 @@ def import_quietly(name):
   """
   if "tensorflow" in sys.modules or tensorflow_logs_wanted(0):
     return importlib.import_module(name)
-  with native_stderr_held():
+  with _native_stderr_held():
     module = importlib.import_module(name)
     if "tensorflow" in sys.modules:  # where CUDA says it found no driver
       sys.modules["tensorflow"].config.list_physical_devices()
@@ -158,7 +161,7 @@ def start_tensorflow(verbose=1):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     return tf
   os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
-  with native_stderr_held():
+  with _native_stderr_held():
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     import tf_keras  # pylint: disable=g-import-not-at-top,unused-import
     tf.config.list_physical_devices()  # where CUDA says it found no driver
