@@ -100,12 +100,6 @@ def gzip_size(folder):
   return len(buffer.getvalue())
 
 
-def convert_tflite(saved_model_dir, path, representative_data=None):
-  """Converts to TFLite with TF's sparsity optimisation; returns the size."""
-  return len(tflite.convert(saved_model_dir, path, SIGNATURE,
-                            representative_data))
-
-
 def _tflite_metadata(staging, path, layer_names, representative_data=None,
                      prefix="tflite"):
   """Converts the staged ticket; returns its `<prefix>_bytes` and storage."""

@@ -66,8 +66,9 @@ def _schema():
   return schema_py_generated
 
 
-def _op_names(schema):
-  return {value: name for name, value in vars(schema.BuiltinOperator).items()
+def _names(enum):
+  """`{value: name}` of a flatbuffer schema enum (`BuiltinOperator`, ...)."""
+  return {value: name for name, value in vars(enum).items()
           if not name.startswith("_")}
 
 
@@ -113,15 +114,14 @@ def storage_report(content, layer_names=()):
   schema = _schema()
   model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
   graph = model.subgraphs[0]
-  names = _op_names(schema)
+  names = _names(schema.BuiltinOperator)
   codes = [names.get(max(c.builtinCode, c.deprecatedBuiltinCode), "CUSTOM")
            for c in model.operatorCodes]
   densified = {}  # output tensor of a DENSIFY op -> its sparse input
   for op in graph.operators:
     if codes[op.opcodeIndex] == "DENSIFY":
       densified[int(op.outputs[0])] = int(op.inputs[0])
-  types = {value: name for name, value in vars(schema.TensorType).items()
-           if not name.startswith("_")}
+  types = _names(schema.TensorType)
   report = {}
   for op in graph.operators:
     code = codes[op.opcodeIndex]

@@ -11,6 +11,7 @@
   start over in the same workdir.
 """
 
+import abc
 import json
 import os
 import socket
@@ -50,7 +51,7 @@ def _command_line(pid):
     return "?"
 
 
-class LockFile:
+class LockFile(abc.ABC):
   """A lock file, created exclusively with its holder's record.
 
   A context manager; subclasses say in `acquire` what to do when another
@@ -79,8 +80,9 @@ class LockFile:
     except FileNotFoundError:
       pass
 
+  @abc.abstractmethod
   def acquire(self):
-    raise NotImplementedError
+    """Takes the lock; returns `self`."""
 
   def release(self):
     """Releases the lock if this process holds it."""
