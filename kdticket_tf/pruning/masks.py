@@ -22,7 +22,8 @@ def _check_lists(weights, masks):
           f"shape {np.shape(mask)}.")
 
 
-def _round_half_up(value):
+def round_half_up(value):
+  """`value` rounded to the nearest integer, halves up (a count of weights)."""
   return int(np.floor(value + 0.5))
 
 
@@ -104,7 +105,7 @@ def iterative_masks(weights, masks, fraction, scope="global"):
 
   def count(alive, total, index=0):
     del total
-    return _round_half_up(fractions[index % len(fractions)] * alive)
+    return round_half_up(fractions[index % len(fractions)] * alive)
   return _prune(weights, masks, count, scope)
 
 
@@ -122,7 +123,7 @@ def target_masks(weights, sparsity, scope="global"):
   if not 0.0 <= sparsity < 1.0:
     raise ValueError(f"sparsity={sparsity} must be in [0, 1).")
   return _prune(weights, ones_like(weights),
-                lambda alive, total, index=0: _round_half_up(sparsity * total),
+                lambda alive, total, index=0: round_half_up(sparsity * total),
                 scope)
 
 

@@ -78,7 +78,8 @@ class Structure:
       self._check_fixed(sparsity)
       return [self._n_of_m(w) for w in weights]
     return self._prune(weights, masks_lib.ones_like(weights),
-                       lambda alive, total: round_half_up(sparsity * total),
+                       lambda alive, total: masks_lib.round_half_up(
+                           sparsity * total),
                        scope)
 
   def iterative_masks(self, weights, masks, fraction, scope="global"):
@@ -93,7 +94,7 @@ class Structure:
             "masks that already prune weights.")
       self._check_fixed(float(fractions[0]))
       return [self._n_of_m(w) for w in weights]
-    counts = [lambda alive, total, f=f: round_half_up(f * alive)
+    counts = [lambda alive, total, f=f: masks_lib.round_half_up(f * alive)
               for f in fractions]
     return self._prune(weights, masks, counts, scope)
 
@@ -187,10 +188,6 @@ class Structure:
     else:
       raise ValueError(f"scope={scope!r} is not 'global' or 'layerwise'.")
     return [k[ids].astype(np.float32) for k, (ids, _, _, _) in zip(keeps, layers)]
-
-
-def round_half_up(value):
-  return int(np.floor(value + 0.5))
 
 
 def _prune_blocks(magnitudes, sizes, alive, count):
