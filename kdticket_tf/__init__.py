@@ -18,8 +18,8 @@ import importlib
 from kdticket_tf import environment  # first: before anything loads TensorFlow
 
 _MODULES = (
-    "analysis_config", "api", "artifacts", "config", "data", "distill",
-    "distribute", "executors", "export", "graph", "instability",
+    "analysis_config", "api", "artifacts", "config", "cpu_speed", "data",
+    "distill", "distribute", "executors", "export", "graph", "instability",
     "instability_graph", "instability_report", "instability_stage",
     "kd_collapse", "layout", "local_executor", "logs", "lottery", "models",
     "plots", "pruning", "pruning_config", "recipes", "registry", "results",

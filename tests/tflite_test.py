@@ -136,6 +136,21 @@ class TfliteTicketTest(tf.test.TestCase):
     self.assertLess(ticket["tflite_gzip_bytes"], ticket["tflite_bytes"])
     low, high = ticket["latency"]["tflite_b1_t1"]["ratio_quartiles"]
     self.assertLessEqual(low, high)
+    # Every latency again at full CPU speed, from the timings whose CPU
+    # probes were near the run's fastest; the header's fraction counts them.
+    cpu = report["meta"]["cpu_speed"]
+    self.assertGreaterEqual(cpu["median_probe_over_fastest"], 1.0)
+    full = [value for model in models.values()
+            for value in model["full_speed_latency"].values()]
+    self.assertLen(full, 2 * len(dense["latency"]))
+    self.assertAlmostEqual(cpu["full_speed_fraction"],
+                           sum(v["timings"] for v in full) / (2 * len(full)))
+    for value in full:
+      self.assertBetween(value["timings"], 0, 2)
+      self.assertEqual(value["seconds"] is None, value["timings"] == 0)
+    dense_full = dense["full_speed_latency"]["tflite_b1_t1"]
+    if dense_full["timings"]:
+      self.assertEqual(dense_full["ratio_to_dense"], 1.0)
 
 
 if __name__ == "__main__":

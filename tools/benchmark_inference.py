@@ -24,9 +24,19 @@ that changes during the run weighs on all models alike). A timing is the
 median, over groups of calls of about 0.5 ms, of the mean time per call; a
 latency is the median of its timings over the rounds, and a ratio the median
 over rounds of the model's timing over the dense model's in the same round;
-the JSON gives the ratio's quartiles over the rounds too (the machine's speed
-for the sparse kernels drifts from round to round).
+the JSON gives the ratio's quartiles over the rounds too.
 The dense model is the first workdir's.
+
+On a shared machine the CPU itself changes speed from one moment to the next
+(on this project's virtual machine it runs most of the time at about 0.6 of
+its full speed), and the sparse kernels, bound by the core's arithmetic, slow
+down with it while the dense kernel, bound by memory, hardly does. So each
+timing is taken between two probes of the CPU's speed (`kdticket_tf.cpu_speed`:
+a fixed pure-Python loop), and every latency is given a second time at full
+speed: the median of the timings whose probes were within
+`cpu_speed.TOLERANCE` of the run's fastest probe, and its ratio to the dense
+model's latency at full speed. The header says how often the CPU ran at full
+speed.
 """
 
 import glob
@@ -198,33 +208,66 @@ def benchmark(models, rounds, seconds):
         continue
       timers[(model["name"], kind, batch, threads)] = _timer(call, seconds)
   times = {key: [] for key in timers}
+  probes = {key: [] for key in timers}
   for _ in range(rounds):
     for key, timed in timers.items():
+      before = kdticket_tf.cpu_speed.probe()
       times[key].append(timed())
+      probes[key].append((before, kdticket_tf.cpu_speed.probe()))
+  fastest = min(min(min(pair) for pair in found) for found in probes.values())
+  full = {key: np.asarray(times[key])[
+      kdticket_tf.cpu_speed.at_full_speed(probes[key], fastest)]
+          for key in times}
   dense = models[0]["name"]
   results = []
   for model in models:
-    row = dict(model, **sizes(model), latency={})
+    row = dict(model, **sizes(model), latency={}, full_speed_latency={})
     for kind, batch, threads in settings():
       key = (model["name"], kind, batch, threads)
       if key not in times:
         continue
-      base = times[(dense, kind, batch, threads)]
+      base = (dense, kind, batch, threads)
       label = f"{kind}_b{batch}" + (f"_t{threads}" if threads else "")
-      ratios = np.divide(times[key], base)
+      ratios = np.divide(times[key], times[base])
       row["latency"][label] = {
           "seconds": float(np.median(times[key])),
           "ratio_to_dense": float(np.median(ratios)),
           "ratio_quartiles": [float(q) for q in np.percentile(ratios,
                                                               [25, 75])],
       }
+      found, reference = full[key], full[base]
+      row["full_speed_latency"][label] = {
+          "seconds": float(np.median(found)) if found.size else None,
+          "ratio_to_dense": (float(np.median(found) / np.median(reference))
+                             if found.size and reference.size else None),
+          "timings": int(found.size),
+      }
     results.append(row)
-  return results
+  all_probes = np.concatenate([np.ravel(p) for p in probes.values()])
+  cpu = {"fastest_probe_seconds": fastest,
+         "median_probe_over_fastest": float(np.median(all_probes) / fastest),
+         "full_speed_fraction": float(np.mean(np.concatenate(
+             [kdticket_tf.cpu_speed.at_full_speed(p, fastest)
+              for p in probes.values()]))),
+         "tolerance": kdticket_tf.cpu_speed.TOLERANCE}
+  return results, cpu
 
 
-def to_markdown(results):
-  """The results as a Markdown table: latency (µs) with ratio, sizes (KiB)."""
-  labels = list(results[0]["latency"])
+def _cell(value):
+  if value is None or value["seconds"] is None:
+    return "–"
+  ratio = value["ratio_to_dense"]
+  return (f"{1e6 * value['seconds']:.1f} µs "
+          f"({'–' if ratio is None else f'{ratio:.2f}'})")
+
+
+def to_markdown(results, latency="latency"):
+  """The results as a Markdown table: latency (µs) with ratio, sizes (KiB).
+
+  `latency` is the row's field to show: `latency` (all timings) or
+  `full_speed_latency`.
+  """
+  labels = list(results[0][latency])
   dense = results[0]
   head = ["model", "structure", "sparsity", "TFLite storage"] + [
       label.replace("tflite_", "TFLite ").replace("saved_model_", "SavedModel ")
@@ -234,10 +277,7 @@ def to_markdown(results):
   for row in results:
     cells = [row["name"], row["structure"] if row["level"] else "dense",
              f"{100 * row['sparsity']:.0f}%", ", ".join(row["storage"])]
-    for label in labels:
-      value = row["latency"].get(label)
-      cells.append("" if value is None else
-                   f"{1e6 * value['seconds']:.1f} µs ({value['ratio_to_dense']:.2f})")
+    cells += [_cell(row[latency].get(label)) for label in labels]
     tfl = (f"{row['tflite_bytes'] / 1024:.0f} ({row['tflite_gzip_bytes'] / 1024:.0f})"
            if row.get("tflite_bytes") else "")
     ratio = row["saved_model_gzip_bytes"] / dense["saved_model_gzip_bytes"]
@@ -253,12 +293,13 @@ def main(argv):
   except ValueError as error:
     print(f"benchmark_inference: error: {error}", file=sys.stderr)
     return 1
-  results = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
+  results, cpu = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
   interpreter = kdticket_tf.tflite.interpreter_class()
   meta = {"interpreter": f"{interpreter.__module__}.{interpreter.__name__}",
           "default_delegates": FLAGS.default_delegates,
           "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,
-          "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
+          "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
+          "cpu_speed": cpu}
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))
   else:
@@ -269,6 +310,11 @@ def main(argv):
           f"{meta['cpus']} CPUs. Latency: median over rounds (ratio to "
           "dense, median of per-round ratios).\n")
     print(to_markdown(results))
+    print(f"At full CPU speed ({100 * cpu['full_speed_fraction']:.0f}% of "
+          "the timings; the CPU's median speed was "
+          f"{1 / cpu['median_probe_over_fastest']:.2f} of its fastest): "
+          "median of those timings (ratio to the dense model's).\n")
+    print(to_markdown(results, "full_speed_latency"))
   return 0
 
 
