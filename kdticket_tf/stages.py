@@ -152,6 +152,10 @@ class StageRunner:
     """Returns a fresh model built from `seed` (default: the run's seed)."""
     keras.utils.set_random_seed(self.config.train.seed if seed is None
                                 else seed)
+    # Layers that model_fn leaves unnamed get the same names in every build
+    # and every process (dense, dense_1, ...), so the names a stage records
+    # (thresholds, per-layer rows) are the names a resumed stage builds.
+    keras.backend.reset_uids()
     model = self.model_fn()
     if not isinstance(model, keras.Model):
       raise ValueError(
