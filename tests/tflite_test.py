@@ -151,6 +151,15 @@ class TfliteTicketTest(tf.test.TestCase):
     dense_full = dense["full_speed_latency"]["tflite_b1_t1"]
     if dense_full["timings"]:
       self.assertEqual(dense_full["ratio_to_dense"], 1.0)
+    # A saved run prints as the tables, without timing anything.
+    saved = os.path.join(self.get_temp_dir(), "benchmark.json")
+    with open(saved, "w", encoding="utf-8") as stream:
+      json.dump(report, stream)
+    tables = self._tool("benchmark_inference.py", f"--from_json={saved}")
+    self.assertIn("| lt/1 | 1x4 | ", tables)
+    self.assertIn("Spread of the TFLite ratios", tables)
+    self.assertRegex(tables, r"At full CPU speed \(\d+% of the timings")
+    self.assertEqual(tables.count("| model |"), 3)
 
 
 if __name__ == "__main__":

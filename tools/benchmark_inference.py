@@ -3,7 +3,8 @@ r"""Inference latency and size of exported tickets against their dense model.
     python tools/benchmark_inference.py --workdir=workdirs/study_d/1x4/seed_0
     python tools/benchmark_inference.py \
         --workdir=workdirs/study_d/1x4/seed_0,workdirs/study_d/unstructured/seed_0 \
-        --recipes=lt --format=json
+        --recipes=lt --format=json > benchmark.json
+    python tools/benchmark_inference.py --from_json=benchmark.json   # tables
 
 For the dense model and every exported ticket of the workdirs (their
 `export/serving/<recipe>/<level>/` SavedModels and `export/tflite/` files, as
@@ -56,7 +57,9 @@ tf = kdticket_tf.logs.start_tensorflow()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdir", None, "Workdirs whose exported tickets to time.")
-flags.mark_flag_as_required("workdir")
+flags.DEFINE_string("from_json", None,
+                    "Print the tables of a run saved with --format=json "
+                    "instead of timing (no --workdir).")
 flags.DEFINE_list("recipes", [], "Only these recipes' tickets (default: all).")
 flags.DEFINE_integer("rounds", 15, "Interleaved rounds.")
 flags.DEFINE_float("seconds_per_timing", 0.02,
@@ -286,8 +289,54 @@ def to_markdown(results, latency="latency"):
   return "\n".join(lines) + "\n"
 
 
+def spread_table(results):
+  """The quartiles over rounds of each TFLite ratio to dense."""
+  labels = [label for label in results[0]["latency"]
+            if label.startswith("tflite_")]
+  head = ["model"] + [label.replace("tflite_", "TFLite ").replace("_t", " t")
+                      for label in labels]
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for row in results:
+    cells = [row["name"]]
+    for label in labels:
+      value = row["latency"].get(label)
+      cells.append("–" if value is None else
+                   "{:.2f} – {:.2f}".format(*value["ratio_quartiles"]))
+    lines.append("| " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
+def report(meta, results):
+  """The run as text: its setting, then the three tables."""
+  cpu = meta["cpu_speed"]
+  delegates = "" if meta["default_delegates"] else " (builtin kernels only)"
+  return "\n".join([
+      f"Interpreter: {meta['interpreter']}{delegates}; {meta['rounds']} "
+      f"interleaved rounds; load average {meta['load_average'][0]:.1f} on "
+      f"{meta['cpus']} CPUs. Latency: median over rounds (ratio to dense, "
+      "median of per-round ratios).\n",
+      to_markdown(results),
+      "Spread of the TFLite ratios over the rounds (quartiles):\n",
+      spread_table(results),
+      f"At full CPU speed ({100 * cpu['full_speed_fraction']:.0f}% of the "
+      "timings; the CPU's median speed was "
+      f"{1 / cpu['median_probe_over_fastest']:.2f} of its fastest): median "
+      "of those timings (ratio to the dense model's).\n",
+      to_markdown(results, "full_speed_latency")])
+
+
 def main(argv):
   del argv
+  if bool(FLAGS.workdir) == bool(FLAGS.from_json):
+    print("benchmark_inference: error: give --workdir (workdirs to time) or "
+          "--from_json (a saved run to print), not both or neither.",
+          file=sys.stderr)
+    return 1
+  if FLAGS.from_json:
+    with open(FLAGS.from_json, encoding="utf-8") as stream:
+      saved = json.load(stream)
+    print(report(saved["meta"], saved["models"]))
+    return 0
   try:
     models = find_models(FLAGS.workdir, FLAGS.recipes)
   except ValueError as error:
@@ -303,18 +352,7 @@ def main(argv):
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))
   else:
-    print(f"Interpreter: {meta['interpreter']}"
-          f"{'' if FLAGS.default_delegates else ' (builtin kernels only)'}; "
-          f"{FLAGS.rounds} interleaved "
-          f"rounds; load average {meta['load_average'][0]:.1f} on "
-          f"{meta['cpus']} CPUs. Latency: median over rounds (ratio to "
-          "dense, median of per-round ratios).\n")
-    print(to_markdown(results))
-    print(f"At full CPU speed ({100 * cpu['full_speed_fraction']:.0f}% of "
-          "the timings; the CPU's median speed was "
-          f"{1 / cpu['median_probe_over_fastest']:.2f} of its fastest): "
-          "median of those timings (ratio to the dense model's).\n")
-    print(to_markdown(results, "full_speed_latency"))
+    print(report(meta, results))
   return 0
 
 
