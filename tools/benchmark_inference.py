@@ -29,7 +29,7 @@ the JSON gives the ratio's quartiles over the rounds too.
 The dense model is the first workdir's.
 
 On a shared machine the CPU itself changes speed from one moment to the next
-(on this project's virtual machine it runs most of the time at about 0.6 of
+(on this project's virtual machine it runs most of the time at about half
 its full speed), and the sparse kernels, bound by the core's arithmetic, slow
 down with it while the dense kernel, bound by memory, hardly does. So each
 timing is taken between two probes of the CPU's speed (`kdticket_tf.cpu_speed`:
