@@ -25,7 +25,7 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BASE_ARGS = (
     "--dataset=synthetic", "--synthetic_shape=28,28,1",
-    "--synthetic_examples=4096", "--batch_size=32", "--model=lenet_300_100",
+    "--synthetic_examples=2048", "--batch_size=32", "--model=lenet_300_100",
     "--lr=0.05", "--levels=2", "--recipes=lt,rewind", "--rewind_step=10it",
     "--deterministic", "--noexport", "--verbose=0")
 
