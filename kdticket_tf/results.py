@@ -205,6 +205,19 @@ def write(layout, rows, recipe_order=()):
   return rows
 
 
+def latency_cell(value, unit=""):
+  """`<µs><unit> (<ratio to dense>)` of a benchmark latency; `–` if none.
+
+  `value` is one entry of `tools/benchmark_inference.py`'s `latency` or
+  `full_speed_latency` (`seconds`, `ratio_to_dense`), or None.
+  """
+  if value is None or value["seconds"] is None:
+    return "–"
+  ratio = value["ratio_to_dense"]
+  return (f"{1e6 * value['seconds']:.1f}{unit} "
+          f"({'–' if ratio is None else f'{ratio:.2f}'})")
+
+
 def mean_std(values, signed=False):
   """`mean ± sample std (n)` of fractions, in % (or signed points); '' if none.
 

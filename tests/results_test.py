@@ -24,6 +24,16 @@ ROWS = [
 
 class ResultsTest(tf.test.TestCase):
 
+  def test_a_latency_cell_gives_microseconds_and_the_ratio_or_a_dash(self):
+    self.assertEqual(results.latency_cell(
+        {"seconds": 9.71e-6, "ratio_to_dense": 0.3251}, " µs"),
+                     "9.7 µs (0.33)")
+    self.assertEqual(results.latency_cell(
+        {"seconds": 4e-6, "ratio_to_dense": None}), "4.0 (–)")
+    self.assertEqual(results.latency_cell(
+        {"seconds": None, "ratio_to_dense": None}), "–")
+    self.assertEqual(results.latency_cell(None), "–")
+
   def test_a_level_whose_only_row_failed_without_masks_has_no_sparsity(self):
     rows = ROWS + [{"recipe": "lt", "level": 2, "sparsity": None,
                     "weights_remaining": None, "test_accuracy": None,

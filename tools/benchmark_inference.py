@@ -256,14 +256,6 @@ def benchmark(models, rounds, seconds):
   return results, cpu
 
 
-def _cell(value):
-  if value is None or value["seconds"] is None:
-    return "–"
-  ratio = value["ratio_to_dense"]
-  return (f"{1e6 * value['seconds']:.1f} µs "
-          f"({'–' if ratio is None else f'{ratio:.2f}'})")
-
-
 def to_markdown(results, latency="latency"):
   """The results as a Markdown table: latency (µs) with ratio, sizes (KiB).
 
@@ -280,7 +272,8 @@ def to_markdown(results, latency="latency"):
   for row in results:
     cells = [row["name"], row["structure"] if row["level"] else "dense",
              f"{100 * row['sparsity']:.0f}%", ", ".join(row["storage"])]
-    cells += [_cell(row[latency].get(label)) for label in labels]
+    cells += [kdticket_tf.results.latency_cell(row[latency].get(label), " µs")
+              for label in labels]
     tfl = (f"{row['tflite_bytes'] / 1024:.0f} ({row['tflite_gzip_bytes'] / 1024:.0f})"
            if row.get("tflite_bytes") else "")
     ratio = row["saved_model_gzip_bytes"] / dense["saved_model_gzip_bytes"]

@@ -133,14 +133,6 @@ def benchmark(folder):
     return json.load(stream)
 
 
-def _latency_cell(value):
-  if value is None or value["seconds"] is None:
-    return "–"
-  ratio = value["ratio_to_dense"]
-  return (f"{1e6 * value['seconds']:.1f} "
-          f"({'–' if ratio is None else f'{ratio:.2f}'})")
-
-
 def latency_table(bench, field="latency"):
   """The benchmark's latencies (µs, ratio to dense) and TFLite sizes.
 
@@ -158,7 +150,8 @@ def latency_table(bench, field="latency"):
   for model in bench["models"]:
     cells = [model["name"], model["structure"] if model["level"] else "dense",
              f"{100 * model['sparsity']:.0f}", ", ".join(model["storage"])]
-    cells += [_latency_cell(model[field].get(k)) for k in labels]
+    cells += [kdticket_tf.results.latency_cell(model[field].get(k))
+              for k in labels]
     cells += [f"{model.get('tflite_bytes', 0) / 1024:.0f}",
               f"{model.get('tflite_gzip_bytes', 0) / 1024:.0f}"]
     lines.append("| " + " | ".join(cells) + " |")
