@@ -38,6 +38,11 @@ from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.data import pipeline
 
 
+# While a search runs, its plot is redrawn at most this often (drawing it takes
+# about 0.4 s, a sizeable part of a small stage); always at the search's end.
+PLOT_EVERY_SECONDS = 60.0
+
+
 class LotteryFailedError(RuntimeError):
   """One or more stages failed; their rows in the results say why."""
 
@@ -79,6 +84,7 @@ class Lottery:
     instability_stage.check(self.config, self.data)
     self._rows = {}
     self._started = time.time()
+    self._plotted = None  # when the plot was last drawn (time.monotonic())
 
   # ------------------------------------------------------------ the workdir
   def _prepare_workdir(self, lock, overwrite, files):
@@ -165,6 +171,8 @@ class Lottery:
         verbose)
 
   def _walk(self, executor):
+    # The first drawing is due a minute in (or at the end of a shorter walk).
+    self._plotted = time.monotonic()
     finished = set()
     for key in self.graph.keys:
       row = stages.finished_row(self.layout, key)
@@ -207,6 +215,8 @@ class Lottery:
       executor.close(abort=True)
       raise
     executor.close()
+    if self._rows:
+      self._write_tables(final=True)
     if failed:
       causes = "; ".join(f"{key.recipe} level {key.level}: {cause}"
                          for key, cause in failed.items())
@@ -272,11 +282,16 @@ class Lottery:
                             metrics.get("layers"))
     self._progress(row, finished, started, set(skipped))
 
-  def _write_tables(self):
+  def _write_tables(self, final=False):
+    """Rewrites the results tables; the plot at the end or once a minute."""
     if not self._chief:
       return
     rows = results.write(self.layout, self._search_rows(),
                          self.config.recipes)
+    now = time.monotonic()
+    if not final and now - self._plotted < PLOT_EVERY_SECONDS:
+      return
+    self._plotted = now
     plots.plot_accuracy_vs_sparsity(
         [("", rows)], self.layout.plot,
         title=f"{self.data.name}: test accuracy against sparsity")

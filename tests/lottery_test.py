@@ -17,6 +17,7 @@ from kdticket_tf import config
 from kdticket_tf import data
 from kdticket_tf import layout
 from kdticket_tf import lottery
+from kdticket_tf import plots
 from kdticket_tf import recipes
 from kdticket_tf import training
 from kdticket_tf.pruning import level_masks
@@ -179,14 +180,26 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
   def test_rerun_skips_finished_levels(self):
     cfg = tiny_config(("lt",), levels=2)
     search, workdir = self._run(cfg)
-    first = search.run()
+    draw = mock.Mock(wraps=plots.plot_accuracy_vs_sparsity)
+    # Redrawn after every stage when due (here: always), and at the end.
+    with mock.patch.object(lottery, "PLOT_EVERY_SECONDS", 0.0), \
+         mock.patch.object(plots, "plot_accuracy_vs_sparsity", draw):
+      first = search.run()
+    self.assertEqual(draw.call_count, 3 + 1)
     final = os.path.join(level_dir(workdir, "lt", 2),
                          "final.weights.npz")
     stamp = os.stat(final).st_mtime_ns
-    with mock.patch.object(training, "train") as train:
+    os.remove(os.path.join(workdir, "accuracy_vs_sparsity.png"))
+    draw.reset_mock()
+    with mock.patch.object(training, "train") as train, \
+         mock.patch.object(plots, "plot_accuracy_vs_sparsity", draw):
       second, _ = self._run(cfg, workdir)
       rows = second.run()
     train.assert_not_called()
+    # Not due within the minute: drawn once, at the end.
+    draw.assert_called_once()
+    self.assertTrue(os.path.exists(os.path.join(workdir,
+                                                "accuracy_vs_sparsity.png")))
     self.assertEqual(os.stat(final).st_mtime_ns, stamp)
     self.assertEqual([r["test_accuracy"] for r in rows],
                      [r["test_accuracy"] for r in first])
