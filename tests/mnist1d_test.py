@@ -16,20 +16,27 @@ class Mnist1dTest(tf.test.TestCase):
 
   def test_arrays_are_deterministic_per_seed_and_shaped(self):
     (train, test) = mnist1d.make_arrays()
-    (again, test_again) = mnist1d.make_arrays()
     self.assertEqual(train[0].shape, (4000, 40, 1))
     self.assertEqual(test[0].shape, (1000, 40, 1))
     self.assertEqual(train[0].dtype, np.float32)
-    self.assertAllEqual(train[0], again[0])
-    self.assertAllEqual(test[1], test_again[1])
+    self.assertTrue(train[0].flags.writeable)  # the caller's own copy
     self.assertEqual(sorted(set(train[1].tolist())), list(range(10)))
     other, _ = mnist1d.make_arrays(seed=7)
     self.assertFalse(np.array_equal(other[0], train[0]))
+    # The same sequences from a fresh generation (not the process's cache).
+    first = mnist1d._generate(200, 42)
+    mnist1d._generate.cache_clear()
+    again = mnist1d._generate(200, 42)
+    self.assertIsNot(again, first)
+    for key in ("x", "y", "x_test", "y_test"):
+      self.assertAllEqual(first[key], again[key])
+    self.assertIs(mnist1d._generate(200, 42), again)
+    self.assertFalse(again["x"].flags.writeable)
     # make_dataset's seeding leaves NumPy's global random state alone.
     np.random.seed(5)
     expected = np.random.rand()
     np.random.seed(5)
-    mnist1d.make_arrays()
+    mnist1d._generate(100, 3)
     self.assertEqual(np.random.rand(), expected)
 
   def test_train_size_generates_more_and_validation_is_held_out(self):
