@@ -16,7 +16,7 @@ from kdticket_tf.pruning import masks as masks_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARGS = ("--dataset=synthetic", "--synthetic_examples=1024", "--batch_size=64",
-        "--model=lenet_300_100", "--epochs=3", "--optimizer=adam", "--lr=1e-3",
+        "--model=lenet_300_100", "--epochs=2", "--optimizer=adam", "--lr=1e-3",
         "--levels=1",
         "--recipes=lt,kd", "--noexport", "--verbose=0", "--deterministic")
 
