@@ -20,6 +20,7 @@ from kdticket_tf import distribute as distribute_lib
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import lottery
 from kdticket_tf import stages
+from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.data import pipeline
 
 
@@ -124,7 +125,7 @@ def from_workdir(workdir):
   Raises:
     ValueError: if `workdir` holds no run of the command line.
   """
-  return prepare(stages.read_config(workdir), workdir)
+  return prepare(workdir_lib.read_config(workdir), workdir)
 
 
 def run_instability(config, workdir, data=None, model_fn=None,

@@ -32,6 +32,7 @@ from typing import Optional
 from kdticket_tf import layout as layout_lib
 from kdticket_tf import logs
 from kdticket_tf import stage_lock
+from kdticket_tf import workdir as workdir_lib
 
 NAMES = ("sequential", "local", "ray")
 # Errors a user must fix: the search stops on them, whichever stage meets them.
@@ -77,6 +78,8 @@ def run_in_worker(runner, key):
 
 def start_worker(workdir, environment, verbose):
   """Prepares a fresh worker process: environment, TensorFlow, the runner."""
+  # A workdir it cannot run fails here, before TensorFlow's slow start.
+  workdir_lib.read_config(workdir)
   os.environ.update(environment)  # read by TensorFlow when it starts
   logs.start_tensorflow(verbose)
   # Imported once TensorFlow has started with this worker's threads.

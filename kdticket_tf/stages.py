@@ -35,6 +35,7 @@ from kdticket_tf import rewinding
 from kdticket_tf import summaries
 from kdticket_tf import training
 from kdticket_tf import weights as weights_lib
+from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.pruning import level_masks
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import wrapper
@@ -73,24 +74,6 @@ def failed_row(layout, key, error):
   return row
 
 
-def read_config(workdir):
-  """Returns the `LotteryConfig` a workdir of the command line records.
-
-  Raises:
-    ValueError: if `workdir` holds no such run.
-  """
-  path = layout_lib.Layout(workdir).config
-  if not os.path.exists(path):
-    raise ValueError(f"{workdir} holds no {layout_lib.CONFIG}; is it a "
-                     "kdticket_tf workdir?")
-  config = settings.from_dict(artifacts.read_json(path))
-  if config.model.name == "user" or config.data.dataset == "user":
-    raise ValueError(
-        f"{workdir} was made by find_tickets with your own model or data; "
-        "work with it from Python (Lottery.export_stage).")
-  return config
-
-
 def registered_data_and_model(config, data=None, model_fn=None):
   """Returns `(data, model_fn)`: those given, or built from the registries."""
   if model_fn is None:
@@ -110,7 +93,7 @@ def from_workdir(workdir):
   `config.json` describes them, so the stages run as they would in the
   coordinator's process.
   """
-  config = read_config(workdir)
+  config = workdir_lib.read_config(workdir)
   distribute_lib.configure_virtual_cpus(config.distribute.virtual_cpus)
   strategy = distribute_lib.make_strategy(config.distribute.strategy)
   data, model_fn = registered_data_and_model(config)

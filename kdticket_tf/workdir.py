@@ -204,3 +204,21 @@ def replace(workdir):
   target = f"{workdir.rstrip(os.sep)}.replaced-{time.strftime('%Y%m%d-%H%M%S')}"
   os.rename(workdir, target)
   return target
+
+
+def read_config(workdir):
+  """Returns the `LotteryConfig` a workdir of the command line records.
+
+  Raises:
+    ValueError: if `workdir` holds no such run.
+  """
+  path = layout_lib.Layout(workdir).config
+  if not os.path.exists(path):
+    raise ValueError(f"{workdir} holds no {layout_lib.CONFIG}; is it a "
+                     "kdticket_tf workdir?")
+  config = settings.from_dict(artifacts.read_json(path))
+  if config.model.name == "user" or config.data.dataset == "user":
+    raise ValueError(
+        f"{workdir} was made by find_tickets with your own model or data; "
+        "work with it from Python (Lottery.export_stage).")
+  return config

@@ -71,7 +71,7 @@ def crosscheck(workdir, level, recipe):
   tf = kdticket_tf.logs.start_tensorflow()
   import numpy as np  # pylint: disable=g-import-not-at-top
   layout = kdticket_tf.layout.Layout(workdir)
-  config = kdticket_tf.stages.read_config(workdir)
+  config = kdticket_tf.workdir.read_config(workdir)
   if config.train.optimizer not in ("adam", "sgd"):
     raise ValueError(f"optimizer {config.train.optimizer!r} is not checked.")
   settings = config.distill
