@@ -45,8 +45,8 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     return lottery.Lottery(model_fn, tiny_data(), cfg, workdir), workdir
 
   @parameterized.parameters("iterative", "oneshot")
-  def test_levels_have_the_nominal_sparsity_and_zero_pruned_weights(self,
-                                                                     schedule):
+  def test_levels_have_the_nominal_sparsity_masks_and_zero_pruned_weights(
+      self, schedule):
     search, workdir = self._run(tiny_config(("lt", "lr_rewind"), schedule,
                                             levels=3))
     rows = search.run()
@@ -65,35 +65,25 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
         self.assertTrue(np.all(pruned == 0.0), f"{folder} position {position}")
     with open(os.path.join(workdir, "results.json")) as stream:
       self.assertEqual(json.load(stream), rows)
-
-  def test_iterative_masks_are_nested_and_oneshot_ranks_the_dense_weights(self):
-    search, workdir = self._run(tiny_config(("lt",), "iterative", levels=2))
-    search.run()
-    level1 = weights_lib.load_arrays(
-        os.path.join(level_dir(workdir, "lt", 1), "masks.npz"))
-    level2 = weights_lib.load_arrays(
-        os.path.join(level_dir(workdir, "lt", 2), "masks.npz"))
-    for a, b in zip(level1, level2):
-      self.assertTrue(np.all(b <= a))
-    # Level 2 of IMP ranks level 1's retrained weights, not θT.
     dense = _prunable_arrays(os.path.join(workdir, "dense",
                                           "final.weights.npz"))
-    self.assertFalse(all(np.array_equal(m, e) for m, e in zip(
-        level2, masks_lib.target_masks(dense, 1 - 0.8**2))))
-
-    search, workdir = self._run(tiny_config(("lt", "lr_rewind"), "oneshot",
-                                            levels=2),
-                                os.path.join(self.get_temp_dir(), "oneshot"))
-    search.run()
-    dense = _prunable_arrays(os.path.join(workdir, "dense",
-                                          "final.weights.npz"))
-    for level in (1, 2):
-      expected = masks_lib.target_masks(dense, 1 - 0.8**level)
-      for recipe in ("lt", "lr_rewind"):
-        found = weights_lib.load_arrays(os.path.join(
-            level_dir(workdir, recipe, level), "masks.npz"))
+    masks = {(recipe, level): weights_lib.load_arrays(os.path.join(
+        level_dir(workdir, recipe, level), "masks.npz"))
+             for recipe in ("lt", "lr_rewind") for level in (1, 2, 3)}
+    if schedule == "iterative":
+      # IMP's masks are nested, and level 2 ranks level 1's retrained
+      # weights, not θT.
+      for level in (1, 2):
+        for a, b in zip(masks[("lt", level)], masks[("lt", level + 1)]):
+          self.assertTrue(np.all(b <= a))
+      self.assertFalse(all(np.array_equal(m, e) for m, e in zip(
+          masks[("lt", 2)], masks_lib.target_masks(dense, 1 - 0.8**2))))
+    else:
+      # One-shot ranks the dense weights θT at every level, for every recipe.
+      for (recipe, level), found in masks.items():
+        expected = masks_lib.target_masks(dense, 1 - 0.8**level)
         for e, f in zip(expected, found):
-          self.assertAllEqual(e, f)
+          self.assertAllEqual(e, f, msg=f"{recipe} level {level}")
 
   def test_oneshot_lr_rewinding_starts_every_level_from_theta_t(self):
     search, workdir = self._run(tiny_config(("lr_rewind",), "oneshot",
