@@ -83,9 +83,10 @@ class ToolsTest(tf.test.TestCase):
           "--model=lenet_300_100", "--levels=1", "--recipes=lt", "--noexport",
           "--verbose=0"]) + "\n")
     workdir = os.path.join(self.get_temp_dir(), "seeds")
-    args = ("tools/run_seeds.py", f"--config={flagfile}", "--seeds=0,1",
-            f"--workdir={workdir}", "--parallel=2")
-    result = _tool(*args)
+    def args(seeds):
+      return ("tools/run_seeds.py", f"--config={flagfile}", f"--seeds={seeds}",
+              f"--workdir={workdir}", "--parallel=2")
+    result = _tool(*args("0,1"))
     self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
     self.assertRegex(result.stdout, r"seed 0: done")
     seeds = []
@@ -95,7 +96,8 @@ class ToolsTest(tf.test.TestCase):
     self.assertEqual(seeds, [0, 1])
     final = os.path.join(workdir, "seed_1", "lt", "level_01", "final.weights.npz")
     stamp = os.stat(final).st_mtime_ns
-    again = _tool(*args)
+    # Seed 1 again: its finished workdir is resumed, nothing retrained.
+    again = _tool(*args("1"))
     self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
     self.assertEqual(
         os.stat(final).st_mtime_ns,
