@@ -79,12 +79,12 @@ def run_in_worker(runner, key):
 def start_worker(workdir, environment, verbose):
   """Prepares a fresh worker process: environment, TensorFlow, the runner."""
   # A workdir it cannot run fails here, before TensorFlow's slow start.
-  workdir_lib.read_config(workdir)
+  config = workdir_lib.read_config(workdir)
   os.environ.update(environment)  # read by TensorFlow when it starts
   logs.start_tensorflow(verbose)
   # Imported once TensorFlow has started with this worker's threads.
   from kdticket_tf import stages  # pylint: disable=g-import-not-at-top
-  return stages.from_workdir(workdir)
+  return stages.from_workdir(workdir, config)
 
 
 class SequentialExecutor:

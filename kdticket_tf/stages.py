@@ -35,7 +35,6 @@ from kdticket_tf import rewinding
 from kdticket_tf import summaries
 from kdticket_tf import training
 from kdticket_tf import weights as weights_lib
-from kdticket_tf import workdir as workdir_lib
 from kdticket_tf.pruning import level_masks
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import wrapper
@@ -86,14 +85,13 @@ def registered_data_and_model(config, data=None, model_fn=None):
   return data, model_fn
 
 
-def from_workdir(workdir):
+def from_workdir(workdir, config):
   """Returns the `StageRunner` of a workdir: what a worker process runs.
 
-  The data and the model are rebuilt from the registries as the workdir's
-  `config.json` describes them, so the stages run as they would in the
-  coordinator's process.
+  The data and the model are rebuilt from the registries as `config` (the
+  workdir's, from `workdir.read_config`) describes them, so the stages run as
+  they would in the coordinator's process.
   """
-  config = workdir_lib.read_config(workdir)
   distribute_lib.configure_virtual_cpus(config.distribute.virtual_cpus)
   strategy = distribute_lib.make_strategy(config.distribute.strategy)
   data, model_fn = registered_data_and_model(config)
