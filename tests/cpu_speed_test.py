@@ -1,5 +1,7 @@
 """Tests of the CPU-speed probe and the full-speed classification."""
 
+from unittest import mock
+
 from absl.testing import absltest
 import numpy as np
 
@@ -9,10 +11,13 @@ from kdticket_tf import cpu_speed
 class CpuSpeedTest(absltest.TestCase):
 
   def test_probe_is_the_fastest_of_its_repeats_and_positive(self):
-    found = [cpu_speed.probe(repeats=1) for _ in range(5)]
-    self.assertGreater(min(found), 0.0)
-    # The fastest of 20 runs is no slower than the slowest single run.
-    self.assertLessEqual(cpu_speed.probe(repeats=20), max(found))
+    self.assertGreater(cpu_speed.probe(repeats=1), 0.0)
+    # Runs of 3, 1 and 2 seconds, on a clock the test controls (the machine's
+    # own speed may change between two real probes).
+    ticks = iter([10.0, 13.0, 20.0, 21.0, 30.0, 32.0])
+    with mock.patch.object(cpu_speed.time, "perf_counter",
+                           lambda: next(ticks)):
+      self.assertEqual(cpu_speed.probe(repeats=3), 1.0)
 
   def test_timings_whose_probes_are_near_the_fastest_are_at_full_speed(self):
     probes = [(1.0, 1.1), (1.7, 1.8), (1.0, 1.7), (1.2, 1.0)]
