@@ -19,6 +19,7 @@ import os
 import tensorflow as tf
 import tf_keras as keras
 
+from kdticket_tf import training
 from kdticket_tf import weights as weights_lib
 
 # The key under which cached teacher logits ride with a training batch.
@@ -263,3 +264,4 @@ def compile_distiller(model, optimizer, **options):
     **options: More `compile` arguments (`jit_compile`, `steps_per_execution`).
   """
   model.compile(optimizer=optimizer, **options)
+  training.build_optimizer(model, model.student.trainable_variables)

@@ -40,6 +40,20 @@ class TrainingPlan:
   constant_lr: Optional[float] = None
 
 
+def build_optimizer(model, variables):
+  """Creates the compiled optimizer's slots for `variables` before `fit`.
+
+  Left to the first step, they are variables created inside the traced train
+  function, which TensorFlow then traces a second time; a ResNet-20 stage
+  starts about a second sooner without it.
+
+  Args:
+    model: A compiled model (its `optimizer`, loss-scaled or not).
+    variables: The variables its train step updates, in that order.
+  """
+  model.optimizer.build(variables)
+
+
 def compile_classifier(model, optimizer, **options):
   """Compiles a logits model with sparse cross-entropy and accuracy.
 
@@ -53,6 +67,7 @@ def compile_classifier(model, optimizer, **options):
       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
       metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
       **options)
+  build_optimizer(model, model.trainable_variables)
 
 
 def make_schedule(config, steps_per_epoch, plan):

@@ -133,6 +133,12 @@ class DistillerTest(tf.test.TestCase):
     model.compile(keras.optimizers.SGD(0.1, momentum=0.9))
     return model, student, teacher
 
+  def test_compile_distiller_traces_the_train_function_once(self):
+    model, _, _ = self._distiller()
+    distill.compile_distiller(model, keras.optimizers.SGD(0.1, momentum=0.9))
+    model.fit(_stream().stream(0), steps_per_epoch=4, epochs=2, verbose=0)
+    self.assertEqual(model.train_function.experimental_get_tracing_count(), 1)
+
   def test_teacher_frozen_student_trained_pruned_weights_zero(self):
     model, student, teacher = self._distiller()
     teacher_before = [w.numpy().copy() for w in teacher.weights]

@@ -36,6 +36,15 @@ class TrainingTest(tf.test.TestCase):
                         for w, b in zip(model.trainable_weights, before)))
     self.assertAllClose(moved, 0.01, rtol=1e-4)  # lr 1 x the clipped norm
 
+  def test_the_train_function_is_traced_once(self):
+    # The optimizer's slots exist before fit: no variable is created inside
+    # the first trace, so TensorFlow does not trace the step again.
+    loaded, model, _, _ = _setup(self.get_temp_dir())
+    settings = config.TrainConfig(optimizer="sgd", momentum=0.9)
+    training.compile_classifier(model, training.make_optimizer(settings, 0.1))
+    model.fit(loaded.train.stream(0), steps_per_epoch=4, epochs=2, verbose=0)
+    self.assertEqual(model.train_function.experimental_get_tracing_count(), 1)
+
   def test_partial_last_epoch_and_history(self):
     loaded, model, train_config, folder = _setup(self.get_temp_dir())
     history = training.train(model, loaded, train_config,
