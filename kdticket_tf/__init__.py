@@ -6,7 +6,7 @@ TensorFlow (or set the variable yourself) so that `tf.keras` is `tf_keras`.
 
 Importing the package does not import TensorFlow: its modules and the public API
 below load on first use, so a command can decide how TensorFlow starts (quietly,
-or with its own logs) before it does (`kdticket_tf.logs.start_tensorflow`). The
+or with its own logs) before it does (`kdticket_tf.start_tensorflow`). The
 first use through this module (`kdticket_tf.find_tickets`) starts it quietly
 too, unless `TF_CPP_MIN_LOG_LEVEL=0`.
 
@@ -17,32 +17,72 @@ import importlib
 
 from kdticket_tf import environment  # first: before anything loads TensorFlow
 
-_MODULES = (
-    "analysis_config", "api", "artifacts", "config", "cpu_speed", "data",
-    "distill", "distribute", "executors", "export", "graph", "instability",
-    "instability_graph", "instability_report", "instability_stage",
-    "kd_collapse", "layout", "local_executor", "logs", "lottery", "models",
-    "plots", "pruning", "pruning_config", "recipes", "registry", "results",
-    "rewinding", "schedules", "serving", "stage_lock", "stages", "summaries",
-    "tflite", "training", "weights", "workdir")
+# The public API: each name and the module that defines it, loaded on first use.
 _API = {
-    "DataConfig": "config", "DistillConfig": "config", "Duration": "config",
-    "ExportConfig": "config", "LotteryConfig": "config",
-    "ModelConfig": "config", "PruningConfig": "config", "TrainConfig": "config",
-    "DistributeConfig": "config", "AnalysisConfig": "config",
+    # Searching: the Python API (`api.py`) and what it raises.
     "find_tickets": "api", "run_lottery": "api", "run_instability": "api",
+    "prepare": "api", "from_workdir": "api",
+    "Lottery": "search.lottery", "LotteryFailedError": "search.lottery",
+    "WorkdirInUseError": "store.workdir",
+    "ConfigMismatchError": "store.workdir",
+    # The configs.
+    "LotteryConfig": "config", "DataConfig": "config", "ModelConfig": "config",
+    "TrainConfig": "config", "PruningConfig": "config",
+    "DistillConfig": "config", "ExportConfig": "config",
+    "DistributeConfig": "config", "ExecutorConfig": "config",
+    "AnalysisConfig": "config", "Duration": "config",
+    # Pruning and distillation in a user's own training loop.
+    "wrap_model": "pruning.wrapper", "set_masks": "pruning.wrapper",
+    "prunable_variables": "pruning.wrapper",
+    "target_masks": "pruning.masks",
+    "Distiller": "training.distill",
+    "compile_classifier": "training.fit",
+    "compile_distiller": "training.distill",
+    # A workdir and what it holds.
+    "Layout": "store.layout", "StageKey": "store.layout",
+    "DENSE_KEY": "store.layout", "FINAL_WEIGHTS": "store.layout",
+    "read_config": "store.workdir",
+    "load_model_weights": "store.weights",
+    "read_ticket": "export.saved_model", "gzip_size": "export.saved_model",
+    "SIGNATURE": "export.saved_model",
+    # Helpers of the tools: data, models, tables, plots, TFLite, timing.
+    "load_data": "data", "build_model": "models",
+    "start_tensorflow": "logs",
+    "plot_accuracy_vs_sparsity": "report.plots",
+    "tflite_interpreter": "export.tflite",
+    "tflite_interpreter_class": "export.tflite",
+    "tflite_storage_report": "export.tflite",
+    "cpu_speed_probe": "report.cpu_speed",
+    "at_full_speed": "report.cpu_speed",
+    "CPU_SPEED_TOLERANCE": "report.cpu_speed",
+    "search_graph": "search.graph", "describe_graph": "search.graph",
+    "get_recipe": "training.recipes",
 }
+# Public names that are another name in their module.
+_RENAMED = {
+    "load_data": "load", "build_model": "build",
+    "tflite_interpreter": "interpreter",
+    "tflite_interpreter_class": "interpreter_class",
+    "tflite_storage_report": "storage_report",
+    "cpu_speed_probe": "probe", "CPU_SPEED_TOLERANCE": "TOLERANCE",
+    "search_graph": "build", "describe_graph": "describe", "get_recipe": "get",
+}
+# Public modules: result rows and their tables, the TF Serving client's
+# requests, and the trainer's flags (loading it defines them, for tools that
+# take the trainer's flags).
+_MODULES = {"results": "report.results", "serving": "export.serving",
+            "trainer_flags": "config.flags"}
 
-__all__ = list(_MODULES) + list(_API)
+__all__ = list(_API) + list(_MODULES)
 __version__ = "0.1.0"
 
 
 def __getattr__(name):
   """Loads a module or a public name of the package on first use."""
   if name in _MODULES:
-    return _import(name)
+    return _import(_MODULES[name])
   if name in _API:
-    return getattr(_import(_API[name]), name)
+    return getattr(_import(_API[name]), _RENAMED.get(name, name))
   raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -13,14 +13,14 @@ anything trains (`checks.py`) and resumes an earlier run in the workdir.
 
 import dataclasses
 
-from kdticket_tf import artifacts
-from kdticket_tf import checks
+from kdticket_tf.store import artifacts
+from kdticket_tf.search import checks
 from kdticket_tf import config as config_lib
-from kdticket_tf import distribute as distribute_lib
-from kdticket_tf import layout as layout_lib
-from kdticket_tf import lottery
-from kdticket_tf import stages
-from kdticket_tf import workdir as workdir_lib
+from kdticket_tf.run import strategies as distribute_lib
+from kdticket_tf.store import layout as layout_lib
+from kdticket_tf.search import lottery
+from kdticket_tf.search import stages
+from kdticket_tf.store import workdir as workdir_lib
 from kdticket_tf.data import pipeline
 
 

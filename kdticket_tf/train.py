@@ -1,9 +1,9 @@
 r"""Command line: find lottery tickets, `python -m kdticket_tf.train --flagfile=...`.
 
-The only module that defines or reads flags. Every flag but --workdir and
---overwrite is a config field's, generated from the field's declaration
-(`config.py`, read by `settings.py`): flags -> `LotteryConfig` ->
-`api.prepare(config, workdir).run()`.
+The only module that reads flags; they are defined in `config/flags.py`. Every
+flag but --workdir and --overwrite is a config field's, generated from the
+field's declaration (`config/lottery.py`, read by `config/settings.py`):
+flags -> `LotteryConfig` -> `api.prepare(config, workdir).run()`.
 
     python -m kdticket_tf.train --flagfile=configs/quickstart.flags \
         --workdir=workdirs/quickstart
@@ -15,43 +15,15 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from kdticket_tf import layout
+from kdticket_tf.store import layout
 from kdticket_tf import logs
-from kdticket_tf import settings
-from kdticket_tf import workdir as workdir_lib
+from kdticket_tf.config import flags as trainer_flags
+from kdticket_tf.config import settings
+from kdticket_tf.store import workdir as workdir_lib
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("workdir", None, "Output folder; a rerun resumes it.")
-flags.DEFINE_bool("overwrite", False,
-                  "Move an earlier run in --workdir aside (to "
-                  "<workdir>.replaced-<time>) and start again.")
-for _flag in settings.command_line():
-  if _flag.kind == "enum":
-    flags.DEFINE_enum(_flag.name, _flag.default, list(_flag.choices),
-                      _flag.help)
-  else:
-    getattr(flags, f"DEFINE_{_flag.kind}")(_flag.name, _flag.default,
-                                           _flag.help)
-
-
-def config_from_flags():
-  """Builds the `LotteryConfig` from the parsed flags.
-
-  Raises:
-    ValueError: with one sentence naming the bad flag.
-  """
-  try:
-    return settings.config_from_flags(
-        {f.name: FLAGS[f.name].value for f in settings.command_line()})
-  except ValueError as error:
-    raise ValueError(settings.in_flag_words(str(error))) from None
-
-
-def flags_file():
-  """The trainer's own flags as a flagfile (absl's and TensorFlow's left out)."""
-  names = ["workdir", "overwrite"] + [f.name for f in settings.command_line()]
-  lines = [FLAGS[name].serialize() for name in names]
-  return "".join(line + "\n" for line in lines if line)
+# The trainer's flags are `trainer_flags`'s; --help lists them as this module's.
+flags.adopt_module_key_flags(trainer_flags)
 
 
 def main(argv):
@@ -61,14 +33,14 @@ def main(argv):
   # Imported once TensorFlow has started (quietly unless --verbose=2).
   # pylint: disable=g-import-not-at-top
   from kdticket_tf import api
-  from kdticket_tf import distribute
-  from kdticket_tf import lottery
+  from kdticket_tf.run import strategies as distribute
+  from kdticket_tf.search import lottery
   try:
-    config = config_from_flags()
+    config = trainer_flags.config_from_flags()
     distribute.configure_virtual_cpus(config.distribute.virtual_cpus)
     rows = api.prepare(config, FLAGS.workdir).run(
         overwrite=FLAGS.overwrite,
-        files={layout.FLAGS: flags_file()})
+        files={layout.FLAGS: trainer_flags.flags_file()})
   except (ValueError, OSError, lottery.LotteryFailedError,
           workdir_lib.WorkdirInUseError) as error:
     print("kdticket_tf.train: error: " + settings.in_flag_words(str(error)),

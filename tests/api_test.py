@@ -12,8 +12,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 import kdticket_tf
-from kdticket_tf import artifacts
-from kdticket_tf import training
+from kdticket_tf.store import artifacts
+from kdticket_tf.training import fit as training
 from tests import testing
 
 

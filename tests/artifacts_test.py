@@ -4,7 +4,7 @@ import os
 
 import tensorflow as tf
 
-from kdticket_tf import artifacts
+from kdticket_tf.store import artifacts
 
 
 class ArtifactsTest(tf.test.TestCase):

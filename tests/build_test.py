@@ -43,7 +43,7 @@ class BuildFileTest(tf.test.TestCase):
     with open(os.path.join(copy, "BUILD")) as stream:
       self.assertIn('srcs = ["kdticket_tf/new_module.py"]', stream.read())
     with open(module, "a") as stream:  # a new import is a new dependency
-      stream.write("from kdticket_tf import graph\n")
+      stream.write("from kdticket_tf.search import graph\n")
     self.assertEqual(_check(copy).returncode, 1)
 
 

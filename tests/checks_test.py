@@ -14,10 +14,10 @@ import tf_keras as keras
 from absl.testing import parameterized
 
 import kdticket_tf
-from kdticket_tf import checks
-from kdticket_tf import layout
-from kdticket_tf import training
-from kdticket_tf import weights as weights_lib
+from kdticket_tf.search import checks
+from kdticket_tf.store import layout
+from kdticket_tf.training import fit as training
+from kdticket_tf.store import weights as weights_lib
 
 CLASSES = 3
 FEATURES = 12

@@ -4,7 +4,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from kdticket_tf import config
-from kdticket_tf import settings
+from kdticket_tf.config import settings
 
 
 class DurationTest(tf.test.TestCase, parameterized.TestCase):

@@ -5,7 +5,7 @@ from unittest import mock
 from absl.testing import absltest
 import numpy as np
 
-from kdticket_tf import cpu_speed
+from kdticket_tf.report import cpu_speed
 
 
 class CpuSpeedTest(absltest.TestCase):

@@ -11,11 +11,11 @@ import tensorflow as tf
 import tf_keras as keras
 from absl.testing import parameterized
 
-from kdticket_tf import distill
-from kdticket_tf import layout
-from kdticket_tf import lottery
-from kdticket_tf import recipes
-from kdticket_tf import training
+from kdticket_tf.training import distill
+from kdticket_tf.store import layout
+from kdticket_tf.search import lottery
+from kdticket_tf.training import recipes
+from kdticket_tf.training import fit as training
 from kdticket_tf.data import pipeline
 from kdticket_tf.data import synthetic
 from kdticket_tf.pruning import wrapper
@@ -251,7 +251,7 @@ class LoadTeacherTest(tf.test.TestCase):
     return _mlp(5, "teacher")
 
   def test_npz_keras_weights_and_savedmodel(self):
-    from kdticket_tf import weights as weights_lib  # pylint: disable=g-import-not-at-top
+    from kdticket_tf.store import weights as weights_lib  # pylint: disable=g-import-not-at-top
     teacher = self._teacher()
     inputs = np.random.default_rng(0).normal(size=(4, 8)).astype(np.float32)
     expected = teacher(inputs)
@@ -323,7 +323,7 @@ class DistillerUnderMirroredStrategyTest(tf.test.TestCase):
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-        from kdticket_tf import distill
+        from kdticket_tf.training import distill
         from kdticket_tf.pruning import wrapper
         from tests import distill_test
         strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])

@@ -10,8 +10,8 @@ from unittest import mock
 import numpy as np
 import tensorflow as tf
 
-from kdticket_tf import distribute
-from kdticket_tf import layout
+from kdticket_tf.run import strategies as distribute
+from kdticket_tf.store import layout
 from kdticket_tf.pruning import masks as masks_lib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -35,9 +35,9 @@ import time
 
 import tensorflow as tf
 
-from kdticket_tf import artifacts
-from kdticket_tf import layout as layout_lib
-from kdticket_tf import local_executor
+from kdticket_tf.store import artifacts
+from kdticket_tf.store import layout as layout_lib
+from kdticket_tf.run import local_workers as local_executor
 from tests import testing
 
 # The instability analysis runs first on every executor: rewind_step=auto

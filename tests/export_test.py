@@ -10,11 +10,11 @@ import textwrap
 import numpy as np
 import tensorflow as tf
 
-from kdticket_tf import export
-from kdticket_tf import layout
+from kdticket_tf.export import saved_model as export
+from kdticket_tf.store import layout
 from kdticket_tf import api
-from kdticket_tf import serving
-from kdticket_tf import weights as weights_lib
+from kdticket_tf.export import serving
+from kdticket_tf.store import weights as weights_lib
 from kdticket_tf.pruning import wrapper
 from tests import testing
 

@@ -7,8 +7,8 @@ import sys
 import tensorflow as tf
 
 from kdticket_tf import config
-from kdticket_tf import graph
-from kdticket_tf import layout
+from kdticket_tf.search import graph
+from kdticket_tf.store import layout
 from tests import testing
 
 DENSE = layout.DENSE_KEY

@@ -8,10 +8,10 @@ import tensorflow as tf
 from absl.testing import absltest
 
 from tests import testing
-from kdticket_tf import artifacts
+from kdticket_tf.store import artifacts
 from kdticket_tf import config as config_lib
-from kdticket_tf import instability_report
-from kdticket_tf import layout as layout_lib
+from kdticket_tf.instability import report as instability_report
+from kdticket_tf.store import layout as layout_lib
 
 
 def _row(start, step, barrier, level=0):

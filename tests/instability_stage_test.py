@@ -8,14 +8,14 @@ import tensorflow as tf
 from absl.testing import absltest
 
 from tests import testing
-from kdticket_tf import artifacts
+from kdticket_tf.store import artifacts
 from kdticket_tf import config as config_lib
-from kdticket_tf import graph as graph_lib
-from kdticket_tf import instability
-from kdticket_tf import instability_graph
-from kdticket_tf import layout as layout_lib
+from kdticket_tf.search import graph as graph_lib
+from kdticket_tf.instability import interpolation as instability
+from kdticket_tf.instability import graph as instability_graph
+from kdticket_tf.store import layout as layout_lib
 from kdticket_tf import api
-from kdticket_tf import settings
+from kdticket_tf.config import settings
 
 Duration = config_lib.Duration
 

@@ -10,11 +10,11 @@ from absl.testing import absltest
 
 from tests import testing
 from kdticket_tf import config as config_lib
-from kdticket_tf import instability
-from kdticket_tf import instability_stage
-from kdticket_tf import layout as layout_lib
+from kdticket_tf.instability import interpolation as instability
+from kdticket_tf.instability import stage as instability_stage
+from kdticket_tf.store import layout as layout_lib
 from kdticket_tf import api
-from kdticket_tf import weights as weights_lib
+from kdticket_tf.store import weights as weights_lib
 
 
 def _analysis_config(**analysis):

@@ -3,10 +3,10 @@
 from absl.testing import absltest
 
 from tests import testing  # pylint: disable=unused-import
-from kdticket_tf import kd_collapse
-from kdticket_tf import recipes
-from kdticket_tf import results
-from kdticket_tf import settings
+from kdticket_tf.training import kd_collapse
+from kdticket_tf.training import recipes
+from kdticket_tf.report import results
+from kdticket_tf.config import settings
 
 
 class KdCollapseTest(absltest.TestCase):

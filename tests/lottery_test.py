@@ -15,14 +15,14 @@ from absl.testing import parameterized
 import kdticket_tf
 from kdticket_tf import config
 from kdticket_tf import data
-from kdticket_tf import layout
-from kdticket_tf import lottery
-from kdticket_tf import plots
-from kdticket_tf import recipes
-from kdticket_tf import training
-from kdticket_tf.pruning import level_masks
+from kdticket_tf.store import layout
+from kdticket_tf.search import lottery
+from kdticket_tf.report import plots
+from kdticket_tf.training import recipes
+from kdticket_tf.training import fit as training
+from kdticket_tf.search import level_masks
 from kdticket_tf.pruning import masks as masks_lib
-from kdticket_tf import weights as weights_lib
+from kdticket_tf.store import weights as weights_lib
 from kdticket_tf.pruning import wrapper
 from tests import testing
 

@@ -7,7 +7,7 @@ from absl.testing import absltest
 from tests import testing  # pylint: disable=unused-import
 from kdticket_tf import config as config_lib
 from kdticket_tf import data as data_lib
-from kdticket_tf import instability
+from kdticket_tf.instability import interpolation as instability
 from kdticket_tf import models as models_lib
 from kdticket_tf.data import mnist1d
 

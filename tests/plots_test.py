@@ -5,7 +5,7 @@ import struct
 
 import tensorflow as tf
 
-from kdticket_tf import plots
+from kdticket_tf.report import plots
 
 
 def _rows(offset=0.0):

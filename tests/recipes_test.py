@@ -2,7 +2,7 @@
 
 import tensorflow as tf
 
-from kdticket_tf import recipes
+from kdticket_tf.training import recipes
 
 
 class RecipesTest(tf.test.TestCase):

@@ -6,9 +6,9 @@ import os
 
 import tensorflow as tf
 
-from kdticket_tf import artifacts
-from kdticket_tf import layout
-from kdticket_tf import results
+from kdticket_tf.store import artifacts
+from kdticket_tf.store import layout
+from kdticket_tf.report import results
 
 ROWS = [
     {"recipe": "rewind", "level": 1, "sparsity": 0.2, "weights_remaining": 0.8,

@@ -5,7 +5,7 @@ import math
 import tensorflow as tf
 from absl.testing import parameterized
 
-from kdticket_tf import schedules
+from kdticket_tf.training import schedules
 
 
 class LotteryScheduleTest(tf.test.TestCase, parameterized.TestCase):

@@ -7,7 +7,7 @@ import sys
 
 import tensorflow as tf
 
-from kdticket_tf import results
+from kdticket_tf.report import results
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -22,7 +22,7 @@ import time
 
 from absl.testing import absltest
 
-from kdticket_tf import stage_lock
+from kdticket_tf.run import stage_lock
 
 
 def _write(path, pid, started):

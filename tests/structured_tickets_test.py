@@ -6,9 +6,9 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from kdticket_tf import lottery
-from kdticket_tf import results
-from kdticket_tf import weights as weights_lib
+from kdticket_tf.search import lottery
+from kdticket_tf.report import results
+from kdticket_tf.store import weights as weights_lib
 from kdticket_tf.pruning import structures
 from tests import testing
 

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 
 from kdticket_tf import config as config_lib
-from kdticket_tf import pruning_config
+from kdticket_tf.config import pruning as pruning_config
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import structures
 

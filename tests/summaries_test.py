@@ -13,8 +13,8 @@ import urllib.request
 
 import tensorflow as tf
 
-from kdticket_tf import artifacts
-from kdticket_tf import layout
+from kdticket_tf.store import artifacts
+from kdticket_tf.store import layout
 from kdticket_tf import api
 from tests import testing
 

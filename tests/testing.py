@@ -13,8 +13,8 @@ import tf_keras as keras
 import kdticket_tf  # pylint: disable=unused-import  (Keras 2 before TensorFlow)
 from kdticket_tf import config
 from kdticket_tf import data
-from kdticket_tf import layout as layout_lib
-from kdticket_tf import weights as weights_lib
+from kdticket_tf.store import layout as layout_lib
+from kdticket_tf.store import weights as weights_lib
 from kdticket_tf.pruning import wrapper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -11,10 +11,10 @@ import numpy as np
 import tensorflow as tf
 
 from kdticket_tf import config
-from kdticket_tf import export
-from kdticket_tf import layout
+from kdticket_tf.export import saved_model as export
+from kdticket_tf.store import layout
 from kdticket_tf import api
-from kdticket_tf import tflite
+from kdticket_tf.export import tflite
 from kdticket_tf.pruning import structures
 from tests import testing
 

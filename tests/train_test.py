@@ -17,6 +17,7 @@ from absl.testing import parameterized
 
 from kdticket_tf import models
 from kdticket_tf import train
+from kdticket_tf.config import flags as trainer_flags
 from tests import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -180,13 +181,13 @@ class FlagfilesTest(tf.test.TestCase, parameterized.TestCase):
     try:
       flags.FLAGS(["train", "--flagfile=configs/quickstart.flags",
                    "--workdir=unused", "--lr=0.05"])
-      config, written = train.config_from_flags(), train.flags_file()
+      config, written = trainer_flags.config_from_flags(), trainer_flags.flags_file()
       flags.FLAGS.unparse_flags()
       path = os.path.join(self.get_temp_dir(), "flags.txt")
       with open(path, "w") as stream:
         stream.write(written)
       flags.FLAGS(["train", f"--flagfile={path}"])
-      again = train.config_from_flags()
+      again = trainer_flags.config_from_flags()
     finally:
       flags.FLAGS.unparse_flags()
       os.chdir(cwd)
@@ -208,7 +209,7 @@ class FlagfilesTest(tf.test.TestCase, parameterized.TestCase):
     os.chdir(ROOT)
     try:
       flags.FLAGS(["train", f"--flagfile={path}", "--workdir=unused"])
-      config = train.config_from_flags()
+      config = trainer_flags.config_from_flags()
     finally:
       flags.FLAGS.unparse_flags()
       os.chdir(cwd)

@@ -8,7 +8,7 @@ import tf_keras as keras
 
 from kdticket_tf import config
 from kdticket_tf import data
-from kdticket_tf import training
+from kdticket_tf.training import fit as training
 
 
 def _setup(folder):

@@ -6,7 +6,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-from kdticket_tf import weights
+from kdticket_tf.store import weights
 
 
 def _model(units=3):

@@ -7,8 +7,8 @@ import sys
 
 import tensorflow as tf
 
-from kdticket_tf import layout
-from kdticket_tf import workdir
+from kdticket_tf.store import layout
+from kdticket_tf.store import workdir
 
 
 class LockTest(tf.test.TestCase):

@@ -7,7 +7,7 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 from absl.testing import parameterized
 
-from kdticket_tf import training
+from kdticket_tf.training import fit as training
 from kdticket_tf.pruning import wrapper
 
 

@@ -50,7 +50,7 @@ import numpy as np
 
 # Started here, before tf_keras loads it: quietly, unless the user set
 # TF_CPP_MIN_LOG_LEVEL.
-kdticket_tf.logs.start_tensorflow()
+kdticket_tf.start_tensorflow()
 import tf_keras as keras  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -113,32 +113,32 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
   data_config = kdticket_tf.DataConfig(
       dataset="synthetic", synthetic_shape=shape, synthetic_classes=10,
       synthetic_examples=examples, batch_size=batch_size)
-  data = kdticket_tf.data.load(data_config)
+  data = kdticket_tf.load_data(data_config)
   stream = data.train.stream(0)
 
   def build():
     keras.utils.set_random_seed(0)
-    return kdticket_tf.models.build(model_config, data.input_shape,
+    return kdticket_tf.build_model(model_config, data.input_shape,
                                     data.num_classes)
 
   def masked_model():
     base = build()
-    wrapped = kdticket_tf.pruning.wrapper.wrap_model(base)
+    wrapped = kdticket_tf.wrap_model(base)
     kernels = [w.numpy() for _, w, _ in
-               kdticket_tf.pruning.wrapper.prunable_variables(wrapped)]
-    kdticket_tf.pruning.wrapper.set_masks(
-        wrapped, kdticket_tf.pruning.masks.target_masks(kernels, sparsity))
+               kdticket_tf.prunable_variables(wrapped)]
+    kdticket_tf.set_masks(
+        wrapped, kdticket_tf.target_masks(kernels, sparsity))
     return wrapped
 
   def optimizer():
     return keras.optimizers.SGD(0.01, momentum=0.9)
 
   def compiled(model):
-    if isinstance(model, kdticket_tf.distill.Distiller):
-      kdticket_tf.distill.compile_distiller(model, optimizer(),
+    if isinstance(model, kdticket_tf.Distiller):
+      kdticket_tf.compile_distiller(model, optimizer(),
                                             **compile_options)
     else:
-      kdticket_tf.training.compile_classifier(model, optimizer(),
+      kdticket_tf.compile_classifier(model, optimizer(),
                                              **compile_options)
     return model
 
@@ -150,7 +150,7 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
       runs[mode] = (compiled(masked_model()), stream)
     elif mode in ("kd", "kd_cached"):
       teacher = build()
-      model = compiled(kdticket_tf.distill.Distiller(masked_model(), teacher))
+      model = compiled(kdticket_tf.Distiller(masked_model(), teacher))
       dataset = stream
       if mode == "kd_cached":
         logits = teacher.predict(data.train.ordered(1000), verbose=0)
@@ -159,14 +159,14 @@ def measure(model_config, shape, batch_size, steps, repeats, sparsity, modes,
     else:
       raise ValueError(f"mode={mode!r} is unknown.")
   if pipeline_dataset:
-    real = kdticket_tf.data.load(kdticket_tf.DataConfig(
+    real = kdticket_tf.load_data(kdticket_tf.DataConfig(
         dataset=pipeline_dataset, data_dir=data_dir, batch_size=batch_size))
     real_stream = real.train.stream(0)
     in_memory = real_stream.take(real.train.steps_per_epoch).cache().repeat()
     for mode, dataset in (("pipeline_real", real_stream),
                           ("pipeline_memory", in_memory)):
       keras.utils.set_random_seed(0)
-      model = kdticket_tf.models.build(model_config, real.input_shape,
+      model = kdticket_tf.build_model(model_config, real.input_shape,
                                        real.num_classes)
       runs[mode] = (compiled(model), dataset)
   steps_and_data = {mode: (_step_function(model, mode), iter(dataset))

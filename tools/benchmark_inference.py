@@ -32,10 +32,10 @@ On a shared machine the CPU itself changes speed from one moment to the next
 (on this project's virtual machine it runs most of the time at about half
 its full speed), and the sparse kernels, bound by the core's arithmetic, slow
 down with it while the dense kernel, bound by memory, hardly does. So each
-timing is taken between two probes of the CPU's speed (`kdticket_tf.cpu_speed`:
+timing is taken between two probes of the CPU's speed (`kdticket_tf.cpu_speed_probe`:
 a fixed pure-Python loop), and every latency is given a second time at full
 speed: the median of the timings whose probes were within
-`cpu_speed.TOLERANCE` of the run's fastest probe, and its ratio to the dense
+`kdticket_tf.CPU_SPEED_TOLERANCE` of the run's fastest probe, and its ratio to the dense
 model's latency at full speed. The header says how often the CPU ran at full
 speed.
 """
@@ -53,7 +53,7 @@ import numpy as np
 
 import kdticket_tf
 
-tf = kdticket_tf.logs.start_tensorflow()
+tf = kdticket_tf.start_tensorflow()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdir", None, "Workdirs whose exported tickets to time.")
@@ -86,17 +86,17 @@ def find_models(workdirs, recipes=()):
   """
   models = []
   for index, workdir in enumerate(workdirs):
-    layout = kdticket_tf.layout.Layout(workdir)
+    layout = kdticket_tf.Layout(workdir)
     for ticket_json in sorted(glob.glob(os.path.join(
         workdir, "export", "serving", "*", "*", "ticket.json"))):
       folder = os.path.dirname(ticket_json)
-      ticket = kdticket_tf.export.read_ticket(folder)
+      ticket = kdticket_tf.read_ticket(folder)
       recipe, level = ticket["recipe"], int(ticket["level"])
       if level == 0 and index:
         continue
       if level and recipes and recipe not in recipes:
         continue
-      key = kdticket_tf.layout.StageKey(recipe, level)
+      key = kdticket_tf.StageKey(recipe, level)
       tflite_path = layout.tflite(key)
       models.append({
           "name": f"{_label(workdir, len(workdirs) == 1)}{recipe}/{level}",
@@ -126,7 +126,7 @@ def sizes(model):
   """Raw and gzipped sizes of the model's TFLite file and SavedModel."""
   result = {"saved_model_bytes": _folder_bytes(model["saved_model"]),
             "saved_model_gzip_bytes":
-                kdticket_tf.export.gzip_size(model["saved_model"])}
+                kdticket_tf.gzip_size(model["saved_model"])}
   if model["tflite"]:
     with open(model["tflite"], "rb") as stream:
       content = stream.read()
@@ -165,7 +165,7 @@ def _timer(call, seconds):
 
 def _tflite_call(path, batch, threads, images):
   """`invoke` on an input written once, as LiteRT's `benchmark_model` times."""
-  runner = kdticket_tf.tflite.interpreter(path, threads, batch,
+  runner = kdticket_tf.tflite_interpreter(path, threads, batch,
                                           FLAGS.default_delegates)
   runner.set_tensor(runner.get_input_details()[0]["index"], images[:batch])
   return runner.invoke
@@ -173,7 +173,7 @@ def _tflite_call(path, batch, threads, images):
 
 def _saved_model_call(folder, batch, images):
   loaded = tf.saved_model.load(folder)
-  serve = loaded.signatures[kdticket_tf.export.SIGNATURE]
+  serve = loaded.signatures[kdticket_tf.SIGNATURE]
   data = tf.constant(images[:batch])
 
   def call():
@@ -194,7 +194,7 @@ def settings():
 def benchmark(models, rounds, seconds):
   """Times every model on every setting; returns per-model results."""
   loaded = tf.saved_model.load(models[0]["saved_model"])
-  spec = loaded.signatures[kdticket_tf.export.SIGNATURE].structured_input_signature
+  spec = loaded.signatures[kdticket_tf.SIGNATURE].structured_input_signature
   shape = list(next(iter(spec[1].values())).shape[1:])
   del loaded
   images = np.random.default_rng(0).integers(
@@ -214,12 +214,12 @@ def benchmark(models, rounds, seconds):
   probes = {key: [] for key in timers}
   for _ in range(rounds):
     for key, timed in timers.items():
-      before = kdticket_tf.cpu_speed.probe()
+      before = kdticket_tf.cpu_speed_probe()
       times[key].append(timed())
-      probes[key].append((before, kdticket_tf.cpu_speed.probe()))
+      probes[key].append((before, kdticket_tf.cpu_speed_probe()))
   fastest = min(min(min(pair) for pair in found) for found in probes.values())
   full = {key: np.asarray(times[key])[
-      kdticket_tf.cpu_speed.at_full_speed(probes[key], fastest)]
+      kdticket_tf.at_full_speed(probes[key], fastest)]
           for key in times}
   dense = models[0]["name"]
   results = []
@@ -251,7 +251,7 @@ def benchmark(models, rounds, seconds):
          "median_probe_over_fastest": float(np.median(all_probes) / fastest),
          "full_speed_fraction": (sum(f.size for f in full.values()) /
                                  sum(len(t) for t in times.values())),
-         "tolerance": kdticket_tf.cpu_speed.TOLERANCE}
+         "tolerance": kdticket_tf.CPU_SPEED_TOLERANCE}
   return results, cpu
 
 
@@ -335,7 +335,7 @@ def main(argv):
     print(f"benchmark_inference: error: {error}", file=sys.stderr)
     return 1
   results, cpu = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
-  interpreter = kdticket_tf.tflite.interpreter_class()
+  interpreter = kdticket_tf.tflite_interpreter_class()
   meta = {"interpreter": f"{interpreter.__module__}.{interpreter.__name__}",
           "default_delegates": FLAGS.default_delegates,
           "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,

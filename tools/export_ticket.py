@@ -33,15 +33,15 @@ flags.DEFINE_list("recipes", [], "With --all: only these recipes (and dense).")
 
 
 def main(argv):
-  kdticket_tf.logs.start_tensorflow()
+  kdticket_tf.start_tensorflow()
   del argv
   try:
-    found = kdticket_tf.api.from_workdir(FLAGS.workdir)
+    found = kdticket_tf.from_workdir(FLAGS.workdir)
     config = dataclasses.replace(
         found.config, export=kdticket_tf.ExportConfig(
             saved_model=True, tflite=FLAGS.tflite or FLAGS.tflite_int8,
             tflite_int8=FLAGS.tflite_int8))
-    search = kdticket_tf.lottery.Lottery(found.model_fn, found.data, config,
+    search = kdticket_tf.Lottery(found.model_fn, found.data, config,
                                          FLAGS.workdir)
     with open(os.path.join(FLAGS.workdir, "results.json"),
               encoding="utf-8") as stream:
@@ -57,7 +57,7 @@ def main(argv):
     stages.sort(key=lambda stage: stage[1])  # dense first: sizes relate to it
     for recipe, level in stages:
       path = search.export_stage(recipe, level, FLAGS.base_dir, force=True)
-      ticket = kdticket_tf.export.read_ticket(path)
+      ticket = kdticket_tf.read_ticket(path)
       print(f"{path}: sparsity {ticket['sparsity']:.4f}, gzip "
             f"{ticket['gzip_bytes']} bytes"
             + (f", TFLite {ticket['tflite_bytes']} bytes"

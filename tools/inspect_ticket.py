@@ -27,7 +27,7 @@ import numpy as np
 
 # Started here, before anything else loads it: quietly, unless the user set
 # TF_CPP_MIN_LOG_LEVEL.
-tf = kdticket_tf.logs.start_tensorflow()
+tf = kdticket_tf.start_tensorflow()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
@@ -42,7 +42,7 @@ def _row(name, values):
 def saved_model_layers(path):
   """Returns the kernel rows of the SavedModel at `path`."""
   loaded = tf.saved_model.load(path)
-  variables = loaded.signatures[kdticket_tf.export.SIGNATURE].variables
+  variables = loaded.signatures[kdticket_tf.SIGNATURE].variables
   return [_row(v.name.split(":")[0], v.numpy()) for v in variables
           if len(v.shape) >= 2]
 
@@ -58,7 +58,7 @@ def workdir_stages(workdir):
   """Returns {stage name: kernel rows} for every finished level of `workdir`."""
   stages = {}
   pattern = os.path.join(workdir, "*", "**",
-                         kdticket_tf.layout.FINAL_WEIGHTS)
+                         kdticket_tf.FINAL_WEIGHTS)
   for path in sorted(glob.glob(pattern, recursive=True)):
     if os.sep + "export" + os.sep in path:
       continue
@@ -89,7 +89,7 @@ def print_table(title, rows):
 def tflite_storage(path, layer_names=()):
   """Returns the storage rows of a `.tflite` file, one per weight of an op."""
   with open(path, "rb") as stream:
-    report = kdticket_tf.tflite.storage_report(stream.read(), layer_names)
+    report = kdticket_tf.tflite_storage_report(stream.read(), layer_names)
   return [dict(name=name, **row) for name, row in report.items()]
 
 

@@ -68,28 +68,28 @@ def crosscheck(workdir, level, recipe):
     A dict of figures: the teacher's train and test accuracy, the loop's and
     the recipe's test accuracy.
   """
-  tf = kdticket_tf.logs.start_tensorflow()
+  tf = kdticket_tf.start_tensorflow()
   import numpy as np  # pylint: disable=g-import-not-at-top
-  layout = kdticket_tf.layout.Layout(workdir)
-  config = kdticket_tf.workdir.read_config(workdir)
+  layout = kdticket_tf.Layout(workdir)
+  config = kdticket_tf.read_config(workdir)
   if config.train.optimizer not in ("adam", "sgd"):
     raise ValueError(f"optimizer {config.train.optimizer!r} is not checked.")
   settings = config.distill
-  data = kdticket_tf.data.load(config.data, seed=config.train.seed)
-  key = kdticket_tf.layout.StageKey(recipe, level)
+  data = kdticket_tf.load_data(config.data, seed=config.train.seed)
+  key = kdticket_tf.StageKey(recipe, level)
   with open(layout.metrics(key), encoding="utf-8") as stream:
     row = json.load(stream)["row"]
 
   def build():
     tf.keras.utils.set_random_seed(config.train.seed)
-    return kdticket_tf.models.build(config.model, data.input_shape,
+    return kdticket_tf.build_model(config.model, data.input_shape,
                                     data.num_classes)
 
   teacher = build()
-  kdticket_tf.weights.load_model_weights(
-      layout.final_weights(kdticket_tf.layout.DENSE_KEY), teacher)
+  kdticket_tf.load_model_weights(
+      layout.final_weights(kdticket_tf.DENSE_KEY), teacher)
   student = build()
-  kdticket_tf.weights.load_model_weights(layout.init_weights, student)
+  kdticket_tf.load_model_weights(layout.init_weights, student)
   # The mask: one array per prunable kernel, in model order, by layer name.
   with np.load(layout.masks(key)) as archive:
     masks = {name.split(":")[1].rsplit(".", 1)[0]: archive[name]

@@ -45,7 +45,7 @@ def main(argv):
       print(f"plot_results: error: {error}", file=sys.stderr)
       return 1
     runs.append((f"{label}: " if named else "", rows))
-  kdticket_tf.plots.plot_accuracy_vs_sparsity(runs, FLAGS.output, FLAGS.title)
+  kdticket_tf.plot_accuracy_vs_sparsity(runs, FLAGS.output, FLAGS.title)
   print(FLAGS.output)
   return 0
 

@@ -18,9 +18,10 @@ import sys
 from absl import app
 from absl import flags
 
-from kdticket_tf import train  # defines the trainer's flags
+import kdticket_tf
 
 FLAGS = flags.FLAGS
+trainer_flags = kdticket_tf.trainer_flags  # defines the trainer's flags
 flags.DEFINE_integer("steps_per_epoch", 1000,
                      "Training steps per epoch of the dataset (for rewind "
                      "offsets given in iterations).")
@@ -36,11 +37,8 @@ def _hours(value):
 
 def main(argv):
   del argv
-  # pylint: disable=g-import-not-at-top
-  from kdticket_tf import graph as graph_lib
-  from kdticket_tf import recipes as recipes_lib
   try:
-    config = train.config_from_flags()
+    config = trainer_flags.config_from_flags()
   except ValueError as error:
     print(f"search_graph: error: {error}", file=sys.stderr)
     return 1
@@ -55,13 +53,14 @@ def main(argv):
   def hours(key):
     if key.recipe == "instability":  # two copies from each start step
       return FLAGS.training_hours * sum(2 * (total - k) for k in starts) / total
-    if key.level and recipes_lib.get(key.recipe).schedule_start == "rewind":
+    recipe = kdticket_tf.get_recipe(key.recipe) if key.level else None
+    if recipe and recipe.schedule_start == "rewind":
       return FLAGS.training_hours * (total - rewind) / total
     return FLAGS.training_hours
 
-  graph = graph_lib.build(config)
+  graph = kdticket_tf.search_graph(config)
   if FLAGS.describe:
-    print("\n".join(graph_lib.describe(graph)) + "\n")
+    print("\n".join(kdticket_tf.describe_graph(graph)) + "\n")
   sequential = sum(hours(k) for k in graph.keys)
   workers = config.executor.workers
   print(f"stages: {len(graph)}; at once, by depth: "

@@ -61,14 +61,14 @@ def _grpc_sender(address):
 
 
 def main(argv):
-  kdticket_tf.logs.start_tensorflow()
+  kdticket_tf.start_tensorflow()
   del argv
   if bool(FLAGS.rest) == bool(FLAGS.grpc) or not FLAGS.model_name:
     print("serving_client: error: give --model_name and exactly one of --rest "
           "and --grpc.", file=sys.stderr)
     return 1
   try:
-    data = kdticket_tf.data.load(kdticket_tf.DataConfig(
+    data = kdticket_tf.load_data(kdticket_tf.DataConfig(
         dataset=FLAGS.dataset, data_dir=FLAGS.data_dir))
   except ValueError as error:
     print(f"serving_client: error: {error}", file=sys.stderr)

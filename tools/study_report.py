@@ -212,7 +212,7 @@ def plots(folder, studies):
   """Writes the band plot of each study beside its rows."""
   for name, runs in studies.items():
     if runs:
-      kdticket_tf.plots.plot_accuracy_vs_sparsity(
+      kdticket_tf.plot_accuracy_vs_sparsity(
           [("", rows) for rows in runs], os.path.join(folder, f"{name}.png"),
           title=f"{name.replace('_', ' ').title()}: test accuracy, mean and "
           f"min-max over {len(runs)} seeds")

@@ -1,4 +1,6 @@
-"""Pruning: fixed-mask TF-MOT wrappers, magnitude and random masks, level masks."""
+"""Pruning: TF-MOT's wrapper extended to fixed masks, and the masks themselves.
 
-from kdticket_tf.pruning import masks
-from kdticket_tf.pruning import wrapper
+`wrapper` holds a mask fixed through training (pruned weights exactly zero);
+`masks` ranks weights by magnitude; `structures` says what a mask may look like
+(unstructured, blocks, N:M). Only `wrapper` imports TensorFlow.
+"""

@@ -1,0 +1,5 @@
+"""Exports: tickets as stripped SavedModels (TF Serving layout) and TFLite files.
+
+`saved_model` writes a servable ticket and its `ticket.json`; `tflite` converts
+and reads TFLite flatbuffers; `serving` is the client side (requests, warm-up).
+"""
