@@ -4,7 +4,8 @@ README.md's Python example runs as written; README.md stays a front page (at
 most 12 KiB); every relative link of README.md and docs/**/*.md names a file
 that exists; every trainer command there names flagfiles that exist and flags
 the trainer defines; every tool named exists; every `kdticket_tf.<name>` is a
-public name or module; the "Adding a setting" diff is what the code holds.
+public name or module; the findings the README quotes are the studies'
+numbers; the "Adding a setting" diff is what the code holds.
 """
 
 import copy
@@ -38,6 +39,8 @@ _SPAN = re.compile(r"`([^`]+)`")
 _TRAINER = re.compile(r"python -m kdticket_tf\.train\b(.*)")
 _TOOL = re.compile(r"\btools/[\w./-]+\.(?:py|sh)\b")
 _PUBLIC_NAME = re.compile(r"\bkdticket_tf((?:\.[A-Za-z_]\w*)+)")
+# A figure as the studies write it: 0.145, −1.2 ± 3.0, 0.33x (the x left out).
+_NUMBER = re.compile(r"[−-]?\d+(?:[.,]\d+)*(?: ± \d+(?:\.\d+)?)?")
 
 
 def _read(page):
@@ -97,6 +100,13 @@ def _heading_anchors(text):
   return anchors
 
 
+def _findings_paragraphs():
+  text = _read(README)
+  section = text.split("\n## What the studies found\n", 1)[1].split("\n## ")[0]
+  return [" ".join(paragraph.split())
+          for paragraph in section.split("\n\n") if paragraph.strip()]
+
+
 def _python_blocks(page):
   return [body for language, body in _FENCE.findall(_read(page))
           if language == "python"]
@@ -138,6 +148,21 @@ class DocsTest(tf.test.TestCase):
     size = os.path.getsize(os.path.join(ROOT, README))
     self.assertLessEqual(size, README_MAX_BYTES,
                          "README.md is a front page; the manual is docs/guide/.")
+
+  def test_the_findings_quote_their_studies_numbers(self):
+    # Each paragraph of "What the studies found" quotes the pages it links to
+    # (a paragraph that links to no study quotes the one before it).
+    problems, sources = [], []
+    for paragraph in _findings_paragraphs():
+      linked = [target for target in _LINK.findall(paragraph)
+                if target.startswith("docs/") and "/guide/" not in target]
+      sources = linked or sources
+      self.assertNotEmpty(sources, paragraph)
+      quoted = " ".join(" ".join(_read(source).split()) for source in sources)
+      for number in _NUMBER.findall(_LINK.sub("", paragraph)):
+        if " ".join(number.split()) not in quoted:
+          problems.append(f"{number!r} is not in {sources}")
+    self.assertEmpty(problems)
 
   def test_every_relative_link_resolves(self):
     broken = []
