@@ -8,6 +8,9 @@ run's `results.json`; arms `unstructured`, `1x4`, `2of4`) and `benchmark.json`
 (`tools/benchmark_inference.py --format=json`). The arms of a seed share one
 dense run, so a difference between arms is paired by seed. Tables sit between
 `<!-- table:NAME -->` and `<!-- /table -->`; nothing here trains or times.
+The numbers the prose states are rendered from the same rows
+(`structured_claims.py`): `--check` also fails when the prose no longer says
+what the rows give, or when rows the doc is made from are missing.
 """
 
 import glob
@@ -21,6 +24,11 @@ from absl import flags
 
 import kdticket_tf
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prose_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable-next=g-import-not-at-top,wrong-import-position
+import structured_claims
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("rows", "docs/structured_tickets", "The committed rows.")
 flags.DEFINE_string("doc", "docs/structured_tickets.md", "The doc to update.")
@@ -28,6 +36,13 @@ flags.DEFINE_bool("check", False, "Only check that the doc is up to date.")
 
 ARMS = ("unstructured", "1x4", "2of4")
 RECIPES = ("lt", "rewind", "kd", "kd_rewind")
+
+
+def missing_rows(folder):
+  """The row files (patterns under `folder`) the doc needs, matching nothing."""
+  needed = [os.path.join(folder, arm, "seed_*.json") for arm in ARMS]
+  needed.append(os.path.join(folder, "benchmark.json"))
+  return [pattern for pattern in needed if not glob.glob(pattern)]
 
 
 def seed_rows(folder):
@@ -220,21 +235,36 @@ def tables(folder):
 
 def main(argv):
   del argv
+  absent = missing_rows(FLAGS.rows)
+  if absent:
+    print(f"structured_report: {FLAGS.doc} is made from rows that are missing "
+          f"(no file matches {', '.join(absent)}); restore them from git "
+          "before checking or regenerating the doc.", file=sys.stderr)
+    return 1
   runs, bench, found = tables(FLAGS.rows)
   with open(FLAGS.doc, encoding="utf-8") as stream:
     text = stream.read()
   new = kdticket_tf.results.update_marked_tables(text, found)
+  try:
+    unmet = prose_claims.unmet(text, structured_claims.claims(runs, bench))
+  except (KeyError, IndexError, ValueError, ZeroDivisionError,
+          StopIteration) as error:
+    unmet = [f"the rows do not give the figures its prose states ({error!r})"]
   if FLAGS.check:
     if new != text:
       print(f"structured_report: {FLAGS.doc} is out of date; run "
             "python tools/structured_report.py", file=sys.stderr)
-      return 1
-    return 0
+    for message in unmet:
+      print(f"structured_report: {FLAGS.doc}: {message}", file=sys.stderr)
+    return 1 if new != text or unmet else 0
   with open(FLAGS.doc, "w", encoding="utf-8") as stream:
     stream.write(new)
   plot(runs, bench, os.path.join(FLAGS.rows, "accuracy_vs_latency.png"))
   print(f"{FLAGS.doc}: {len(found)} tables; plot in {FLAGS.rows}")
-  return 0
+  for message in unmet:
+    print(f"structured_report: {FLAGS.doc}: edit the prose, {message}",
+          file=sys.stderr)
+  return 1 if unmet else 0
 
 
 if __name__ == "__main__":

@@ -6,7 +6,10 @@ r"""Regenerates the tables and plots of docs/kd_ticket_study.md from its rows.
 The study's result rows are committed under docs/kd_ticket_study/ (each run's
 `results.json`, and the KD cross-check's figures); the doc's tables sit between
 `<!-- table:NAME -->` and `<!-- /table -->` markers, and this tool writes them
-from the rows, with the plots beside them. Nothing here trains anything.
+from the rows, with the plots beside them. The numbers the prose states are
+rendered from the same rows (`study_claims.py`): `--check` also fails when the
+prose no longer says what the rows give, or when the rows a table is made from
+are missing. Nothing here trains anything.
 """
 
 import glob
@@ -20,11 +23,43 @@ from absl import flags
 
 import kdticket_tf
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import prose_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
+import study_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
+
 FLAGS = flags.FLAGS
 flags.DEFINE_string("rows", "docs/kd_ticket_study", "The committed rows.")
 flags.DEFINE_string("doc", "docs/kd_ticket_study.md", "The doc to update.")
 flags.DEFINE_bool("check", False, "Only check that the doc is up to date.")
 
+
+
+# The rows each marked table is made from, relative to --rows: a table whose
+# rows are all missing is an error, not a table to leave as it was.
+SOURCES = {
+    "teacher": "study_a/teacher/*.json",
+    "sweep": "study_a/kd_sweep/*.json",
+    "crosscheck": "study_a/crosscheck_seed_*.json",
+    "search": "study_b/search/*.json",
+    "screen": "../instability_screen/*.json",
+    "c_instability": "study_c/instability_seed_*.json",
+    "c_confirm_instability": "study_c_confirm/instability_seed_*.json",
+    "c_kd_selection": "study_c/kd_select/*.json",
+}
+STUDIES = ("study_a", "study_b", "study_c_confirm", "study_c")
+for _study in STUDIES:
+  for _table in ("test", "selected", "differences"):
+    SOURCES[f"{_study[len('study_'):]}_{_table}"] = f"{_study}/seed_*.json"
+
+
+def missing_rows(folder, names):
+  """The row patterns (under `folder`) of the tables `names` that match nothing.
+
+  A table with no entry in `SOURCES` is not checked here.
+  """
+  return sorted({os.path.join(folder, SOURCES[name]) for name in names
+                 if name in SOURCES and not glob.glob(
+                     os.path.join(folder, SOURCES[name]))})
 
 
 def _rows(pattern):
@@ -133,7 +168,7 @@ def search_table(folder):
 def seed_runs(folder):
   """Returns `{study: [rows of each seed]}`, "study_a", "study_b", "study_c"."""
   return {name: _rows(os.path.join(folder, name, "seed_*.json"))
-          for name in ("study_a", "study_b", "study_c_confirm", "study_c")}
+          for name in STUDIES}
 
 
 def instability_table(folder, study):
@@ -173,9 +208,7 @@ def kd_selection_table(folder):
 
 def screen_table(folder):
   """The instability screen (tools/run_screen.py's table of its rows)."""
-  # pylint: disable=g-import-not-at-top
-  sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-  import run_screen
+  import run_screen  # pylint: disable=g-import-not-at-top
   rows = run_screen.read_rows(os.path.join(os.path.dirname(folder),
                                            "instability_screen"))
   return run_screen.table(rows)
@@ -220,18 +253,31 @@ def plots(folder, studies):
 
 def main(argv):
   del argv
-  studies = seed_runs(FLAGS.rows)
-  found = tables(FLAGS.rows, studies)
   with open(FLAGS.doc, encoding="utf-8") as stream:
     text = stream.read()
+  absent = missing_rows(FLAGS.rows,
+                        kdticket_tf.results.marked_tables(text))
+  if absent:
+    print(f"study_report: {FLAGS.doc} is made from rows that are missing "
+          f"(no file matches {', '.join(absent)}); restore them from git "
+          "before checking or regenerating the doc.", file=sys.stderr)
+    return 1
+  studies = seed_runs(FLAGS.rows)
+  found = tables(FLAGS.rows, studies)
   new = kdticket_tf.results.update_marked_tables(text, found)
   missing = set(found) - kdticket_tf.results.marked_tables(text)
+  try:
+    unmet = prose_claims.unmet(text, study_claims.claims(FLAGS.rows, studies))
+  except (KeyError, IndexError, ValueError, ZeroDivisionError,
+          StopIteration) as error:
+    unmet = [f"the rows do not give the figures its prose states ({error!r})"]
   if FLAGS.check:
     if new != text:
       print(f"study_report: {FLAGS.doc} is out of date; run "
             "python tools/study_report.py", file=sys.stderr)
-      return 1
-    return 0
+    for message in unmet:
+      print(f"study_report: {FLAGS.doc}: {message}", file=sys.stderr)
+    return 1 if new != text or unmet else 0
   if missing:
     print(f"study_report: {FLAGS.doc} has no marker for: "
           f"{', '.join(sorted(missing))}", file=sys.stderr)
@@ -239,7 +285,10 @@ def main(argv):
     stream.write(new)
   plots(FLAGS.rows, studies)
   print(f"{FLAGS.doc}: {len(found)} tables; plots in {FLAGS.rows}")
-  return 0
+  for message in unmet:
+    print(f"study_report: {FLAGS.doc}: edit the prose, {message}",
+          file=sys.stderr)
+  return 1 if unmet else 0
 
 
 if __name__ == "__main__":
