@@ -18,6 +18,7 @@ from kdticket_tf import data
 from kdticket_tf.store import layout
 from kdticket_tf.search import lottery
 from kdticket_tf.report import plots
+from kdticket_tf.training import distill
 from kdticket_tf.training import recipes
 from kdticket_tf.training import fit as training
 from kdticket_tf.search import level_masks
@@ -342,12 +343,43 @@ class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
     cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train,
                                                              **options))
     workdir = os.path.join(self.get_temp_dir(), self._testMethodName)
-    rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
+    teachers = []  # (teacher, its weights when the Distiller got it)
+    build_distiller = distill.Distiller.__init__
+
+    def record_teacher(distiller, student, teacher, *args, **kwargs):
+      teachers.append((teacher, [w.copy() for w in teacher.get_weights()]))
+      build_distiller(distiller, student, teacher, *args, **kwargs)
+
+    with mock.patch.object(distill.Distiller, "__init__", record_teacher):
+      rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
     # run_level checks that every pruned weight is exactly zero after training.
     self.assertEqual([r["status"] for r in rows], ["done"] * 2)
     self.assertNear(rows[1]["sparsity"], 0.2, 0.005)
     self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
 
+    # The teacher is the dense θT, unpruned, and training left it unchanged.
+    self.assertLen(teachers, 1)
+    teacher, given = teachers[0]
+    theta_t = weights_lib.load_arrays(
+        os.path.join(workdir, "dense", "final.weights.npz"))
+    theta_0 = weights_lib.load_arrays(
+        os.path.join(workdir, "dense", "init.weights.npz"))
+    self.assertLen(given, len(theta_t))
+    for before, after, dense, init in zip(given, teacher.get_weights(),
+                                          theta_t, theta_0):
+      self.assertAllEqual(before, dense)
+      self.assertAllEqual(after, dense)
+      self.assertFalse(np.array_equal(dense, init))  # θT, not θ0
+    self.assertFalse(teacher.trainable)
+    student = _prunable_arrays(os.path.join(level_dir(workdir, "kd", 1),
+                                            "final.weights.npz"))
+    masks = weights_lib.load_arrays(
+        os.path.join(level_dir(workdir, "kd", 1), "masks.npz"))
+    for kernel, mask, dense in zip(student, masks,
+                                   [theta_t[p] for p in prunable_positions(
+                                       model_fn())]):
+      self.assertTrue(np.all(kernel[mask == 0] == 0))
+      self.assertTrue(np.all(dense[mask == 0] != 0))  # the teacher is dense
   def _with_steps_per_call(self, cfg, steps):
     return dataclasses.replace(cfg, train=dataclasses.replace(
         cfg.train, steps_per_execution=steps))
