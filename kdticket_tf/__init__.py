@@ -24,7 +24,7 @@ _API = {
     "prepare": "api", "from_workdir": "api",
     "Lottery": "search.lottery", "LotteryFailedError": "search.lottery",
     "WorkdirInUseError": "store.workdir",
-    "ConfigMismatchError": "store.workdir",
+    "ConfigMismatchError": "config.recorded",
     # The configs.
     "LotteryConfig": "config", "DataConfig": "config", "ModelConfig": "config",
     "TrainConfig": "config", "PruningConfig": "config",
@@ -41,7 +41,7 @@ _API = {
     # A workdir and what it holds.
     "Layout": "store.layout", "StageKey": "store.layout",
     "DENSE_KEY": "store.layout", "FINAL_WEIGHTS": "store.layout",
-    "read_config": "store.workdir",
+    "read_config": "config.recorded",
     "load_model_weights": "store.weights",
     "read_ticket": "export.saved_model", "gzip_size": "export.saved_model",
     "SIGNATURE": "export.saved_model",

@@ -20,7 +20,7 @@ from kdticket_tf.run import strategies as distribute_lib
 from kdticket_tf.store import layout as layout_lib
 from kdticket_tf.search import lottery
 from kdticket_tf.search import stages
-from kdticket_tf.store import workdir as workdir_lib
+from kdticket_tf.config import recorded
 from kdticket_tf.data import pipeline
 
 
@@ -125,7 +125,7 @@ def from_workdir(workdir):
   Raises:
     ValueError: if `workdir` holds no run of the command line.
   """
-  return prepare(workdir_lib.read_config(workdir), workdir)
+  return prepare(recorded.read_config(workdir), workdir)
 
 
 def run_instability(config, workdir, data=None, model_fn=None,
@@ -134,7 +134,7 @@ def run_instability(config, workdir, data=None, model_fn=None,
 
   The dense run, then for each start step k of `config.analysis.steps` two
   copies from θk that differ only in their data order, and the errors on the
-  line between them (see `instability_stage`). Resumes like a search.
+  line between them (see `instability/stage.py`). Resumes like a search.
 
   Args:
     config: A `LotteryConfig`; its `analysis.name` is set to `instability`.

@@ -19,6 +19,7 @@ from kdticket_tf.training import fit as training
 from kdticket_tf.data import pipeline
 from kdticket_tf.data import synthetic
 from kdticket_tf.pruning import wrapper
+from kdticket_tf.search import ticket_stage
 from tests import testing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -294,7 +295,8 @@ class KdRecipeTest(tf.test.TestCase):
     starts = []
     for name in ("rewind", "kd_rewind"):
       base = testing.model_fn()
-      search.runner.start_weights(recipes.get(name), 1, base)
+      ticket_stage.load_start_weights(search.runner, recipes.get(name), 1,
+                                      base)
       starts.append(base.get_weights())
     for a, b in zip(*starts):
       self.assertAllEqual(a, b)

@@ -38,6 +38,7 @@ import tensorflow as tf
 from kdticket_tf.store import artifacts
 from kdticket_tf.store import layout as layout_lib
 from kdticket_tf.run import local_workers as local_executor
+from kdticket_tf.search import worker
 from tests import testing
 
 # The instability analysis runs first on every executor: rewind_step=auto
@@ -294,7 +295,8 @@ class LocalWorkersTest(tf.test.TestCase):
     # stage waiting for it gets its error, and a worker found dead is
     # replaced.
     executor = local_executor.LocalExecutor(self.get_temp_dir(), workers=1,
-                                       environments=[{}])
+                                            environments=[{}],
+                                            start_worker=worker.start)
     executor.start()
     self.addCleanup(executor.close, abort=True)
     first, second = layout_lib.StageKey("lt", 1), layout_lib.StageKey("lt", 2)
@@ -312,7 +314,9 @@ class LocalWorkersTest(tf.test.TestCase):
   def test_a_lone_stage_runs_here_while_the_workers_start(self):
     runner = _Runner(self.get_temp_dir())
     executor = local_executor.LocalExecutor(self.get_temp_dir(), workers=1,
-                                       environments=[{}], runner=runner)
+                                            environments=[{}],
+                                            start_worker=worker.start,
+                                            runner=runner)
     executor.start()
     self.addCleanup(executor.close, abort=True)
     executor.submit(layout_lib.DENSE_KEY)
@@ -326,7 +330,8 @@ class LocalWorkersTest(tf.test.TestCase):
     runner = _Runner(self.get_temp_dir())
     executor = local_executor.LocalExecutor(
         self.get_temp_dir(), workers=1,
-        environments=[{"CUDA_VISIBLE_DEVICES": "0"}], runner=runner)
+        environments=[{"CUDA_VISIBLE_DEVICES": "0"}],
+        start_worker=worker.start, runner=runner)
     executor.start()
     self.addCleanup(executor.close, abort=True)
     executor.submit(layout_lib.DENSE_KEY)

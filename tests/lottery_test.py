@@ -25,6 +25,7 @@ from kdticket_tf.search import level_masks
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.store import weights as weights_lib
 from kdticket_tf.pruning import wrapper
+from kdticket_tf.search import ticket_stage
 from tests import testing
 
 model_fn = testing.model_fn
@@ -138,7 +139,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
     wrapped = wrapper.wrap_model(base)
     masks = level_masks.LevelMasks(search.config, search.layout).masks(
         recipe, 1, base, wrapped)
-    search.runner.start_weights(recipe, 1, base)
+    ticket_stage.load_start_weights(search.runner, recipe, 1, base)
     wrapper.set_masks(wrapped, masks)
     theta_k = weights_lib.load_arrays(
         os.path.join(workdir, "dense", "rewind.weights.npz"))
@@ -356,7 +357,6 @@ class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual([r["status"] for r in rows], ["done"] * 2)
     self.assertNear(rows[1]["sparsity"], 0.2, 0.005)
     self.assertEqual(keras.mixed_precision.global_policy().name, "float32")
-
     # The teacher is the dense θT, unpruned, and training left it unchanged.
     self.assertLen(teachers, 1)
     teacher, given = teachers[0]
@@ -380,6 +380,7 @@ class TrainerOptionsTest(tf.test.TestCase, parameterized.TestCase):
                                        model_fn())]):
       self.assertTrue(np.all(kernel[mask == 0] == 0))
       self.assertTrue(np.all(dense[mask == 0] != 0))  # the teacher is dense
+
   def _with_steps_per_call(self, cfg, steps):
     return dataclasses.replace(cfg, train=dataclasses.replace(
         cfg.train, steps_per_execution=steps))

@@ -14,7 +14,7 @@ from kdticket_tf import config
 from kdticket_tf.config import settings
 from kdticket_tf import train
 from kdticket_tf.config import flags as trainer_flags
-from kdticket_tf.store import workdir
+from kdticket_tf.config import recorded as recorded_lib
 from tests import testing
 
 # The command line as it was before the flags were generated from the fields:
@@ -177,7 +177,7 @@ class SettingsTest(tf.test.TestCase, parameterized.TestCase):
     current = settings.to_dict(config.LotteryConfig(
         recipes=("lt", "rewind"),
         executor=config.ExecutorConfig(name="local")))
-    self.assertEqual(workdir.differences(recorded, current), [])
+    self.assertEqual(recorded_lib.differences(recorded, current), [])
 
   def test_the_trainer_config_comes_from_its_flags(self):
     flags.FLAGS(["train", "--workdir=unused", "--epochs=3", "--lr=0.2",

@@ -29,10 +29,16 @@ def _blocks_of(mask, block):
 
 class StructuresTest(tf.test.TestCase, parameterized.TestCase):
 
-  def test_names_are_the_config_choices(self):
-    self.assertEqual(structures.names(), pruning_config.STRUCTURES)
-    self.assertEqual(structures.get("2:4").fixed_sparsity,
-                     pruning_config.FIXED_SPARSITY["2:4"])
+  def test_the_config_accepts_exactly_the_structures(self):
+    for name in structures.names():
+      self.assertEqual(pruning_config.PruningConfig(
+          structure=name, schedule="oneshot",
+          target_sparsities=(0.5,)).structure, name)
+    with self.assertRaisesRegex(
+        ValueError, r"PruningConfig.structure='3:4'.*'unstructured', '1x4', "
+        r"'1x16', '2:4'"):
+      pruning_config.PruningConfig(structure="3:4")
+    self.assertEqual(structures.get("2:4").fixed_sparsity, 0.5)
 
   def test_unknown_name_is_refused(self):
     with self.assertRaisesRegex(ValueError, "'3x3' is not supported"):

@@ -1,4 +1,4 @@
-"""Tests of the workdir guards: the lock, the config check, moving a run aside."""
+"""Tests of the workdir guards: the lock, moving a run aside."""
 
 import json
 import os
@@ -35,50 +35,12 @@ class LockTest(tf.test.TestCase):
     lock.release()
 
 
-class ConfigCheckTest(tf.test.TestCase):
+class ReplaceTest(tf.test.TestCase):
 
   def _write(self, folder, config):
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, layout.CONFIG), "w") as stream:
       json.dump(config, stream)
-
-  def test_result_changing_differences_are_listed(self):
-    folder = os.path.join(self.get_temp_dir(), "mismatch")
-    recorded = {"train": {"seed": 0, "learning_rate": 0.1, "verbose": 2},
-                "pruning": {"levels": 3}, "recipes": ["lt"]}
-    self._write(folder, recorded)
-    new = {"train": {"seed": 1, "learning_rate": 0.2, "verbose": 0},
-           "pruning": {"levels": 5}, "recipes": ["lt", "kd"]}
-    with self.assertRaisesRegex(
-        workdir.ConfigMismatchError,
-        r"TrainConfig.learning_rate: 0.1 -> 0.2; TrainConfig.seed: 0 -> 1\); "
-        "use another"):
-      workdir.check_config(folder, new)
-
-  def test_extending_a_search_is_allowed(self):
-    folder = os.path.join(self.get_temp_dir(), "extend")
-    self._write(folder, {"train": {"verbose": 2}, "pruning": {"levels": 3},
-                         "recipes": ["lt"]})
-    recorded = workdir.check_config(folder, {"train": {"verbose": 0},
-                                             "pruning": {"levels": 6},
-                                             "recipes": ["lt", "rewind"]})
-    self.assertEqual(recorded, {"train": {"verbose": 2},
-                                "pruning": {"levels": 3}, "recipes": ["lt"]})
-    self.assertEqual(workdir.differences(recorded, {
-        "train": {"verbose": 0}, "pruning": {"levels": 6},
-        "recipes": ["lt", "rewind"]}), [])
-
-  def test_a_setting_added_later_counts_as_its_default(self):
-    recorded = {"pruning": {"fraction": 0.2}}
-    defaults = {"pruning": {"fraction": 0.2, "layer_fractions": []}}
-    self.assertEqual(workdir.differences(
-        recorded, {"pruning": {"fraction": 0.2, "layer_fractions": []}},
-        defaults), [])
-    self.assertEqual(workdir.differences(
-        recorded, {"pruning": {"fraction": 0.2,
-                               "layer_fractions": [["logits", 0.1]]}},
-        defaults),
-                     [("pruning.layer_fractions", [], [["logits", 0.1]])])
 
   def test_replace_moves_the_run_aside(self):
     folder = os.path.join(self.get_temp_dir(), "old_run")

@@ -1,8 +1,8 @@
 """The settings of the instability analysis (linear mode connectivity).
 
-`AnalysisConfig` is a section of `config.LotteryConfig` (as `runtime_config`'s
-are): whether the analysis runs (`name='instability'`), from which start steps k, with how
-many points along the path, how BatchNorm statistics are set at each point,
+`AnalysisConfig` is a section of `config.LotteryConfig` (as `runtime.py`'s
+are): whether the analysis runs (`name='instability'`), from which start
+steps k, with how many points along the path, how BatchNorm statistics are set at each point,
 and the barrier below which training counts as stable (`rewind_step=auto`
 picks the earliest stable k).
 """

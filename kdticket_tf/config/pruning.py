@@ -2,10 +2,11 @@
 
 How masks are found at each level: IMP or one-shot, the sparsities, global or
 layer-wise ranking, the layers kept dense, the rewind step k, and the
-sparsity structure (single weights, 1x4 or 1x16 blocks, 2:4). `config.py`
-holds the other sections; like them, every field is declared once with
-`fields.setting` and validated in `__post_init__`, with one sentence naming
-the field, the bad value and what would be accepted.
+sparsity structure (single weights, 1x4 or 1x16 blocks, 2:4: the structures
+and their names are `pruning/structures.py`'s). `lottery.py` holds the other
+sections; like them, every field is declared once with `fields.setting` and
+validated in `__post_init__`, with one sentence naming the field, the bad
+value and what would be accepted.
 """
 
 import dataclasses
@@ -14,15 +15,10 @@ import re
 from typing import Optional, Tuple
 
 from kdticket_tf.config import fields
+from kdticket_tf.pruning import structures
 
 Duration = fields.Duration
 setting = fields.setting
-
-# The values of PruningConfig.structure (kdticket_tf/pruning/structures.py
-# defines them; tests check that the two agree), and the sparsity an N:M
-# structure imposes on every layer.
-STRUCTURES = ("unstructured", "1x4", "1x16", "2:4")
-FIXED_SPARSITY = {"2:4": 0.5}
 
 
 def _check_regexes(config, field, patterns):
@@ -95,7 +91,7 @@ class PruningConfig:
       "unstructured", "sparsity_structure",
       "How weights are pruned together: single weights, 1x4 or 1x16 blocks of "
       "consecutive input weights, or 2:4 (2 kept of every 4).",
-      choices=STRUCTURES, hparam=True)
+      choices=structures.names(), hparam=True)
 
   def __post_init__(self):
     fields.check_choice(self, "schedule")
@@ -135,17 +131,17 @@ class PruningConfig:
           f"PruningConfig.schedule={self.schedule!r}; set "
           "PruningConfig.scope='layerwise' and "
           "PruningConfig.schedule='iterative', or drop the layer fractions.")
-    if (self.structure in FIXED_SPARSITY and self.num_levels and
-        (self.num_levels, self.expected_sparsity(1)) !=
-        (1, FIXED_SPARSITY[self.structure])):
+    fixed = structures.get(self.structure).fixed_sparsity
+    if (fixed is not None and self.num_levels and
+        (self.num_levels, self.expected_sparsity(1)) != (1, fixed)):
       raise ValueError(
           f"PruningConfig.structure={self.structure!r} prunes exactly "
-          f"{FIXED_SPARSITY[self.structure]:.0%} of every layer, in one level, "
+          f"{fixed:.0%} of every layer, in one level, "
           f"but {self.num_levels} levels reaching "
           f"{self.expected_sparsity(self.num_levels):.4g} were asked for; set "
-          "PruningConfig.target_sparsities=(0.5,) with "
+          f"PruningConfig.target_sparsities=({fixed:g},) with "
           "PruningConfig.schedule='oneshot', or PruningConfig.levels=1 with "
-          "PruningConfig.fraction=0.5.")
+          f"PruningConfig.fraction={fixed:g}.")
 
   def fraction_of(self, layer_name):
     """Returns the fraction pruned per level from the layer `layer_name`."""

@@ -10,6 +10,8 @@ import dataclasses
 from typing import Optional
 
 from kdticket_tf.config import fields
+from kdticket_tf.run import executors
+from kdticket_tf.run import strategies
 
 setting = fields.setting
 
@@ -24,8 +26,7 @@ class DistributeConfig:
   """
   strategy: str = setting(
       "auto", "strategy", "tf.distribute strategy (multi_worker reads "
-      "TF_CONFIG).", choices=("auto", "mirrored", "multi_worker",
-                              "one_device"), neutral=True)
+      "TF_CONFIG).", choices=strategies.STRATEGIES, neutral=True)
   virtual_cpus: int = setting(
       0, "virtual_cpus", "Split the host CPU into N logical devices (testing "
       "the mirrored path without GPUs).", neutral=True)
@@ -59,7 +60,7 @@ class ExecutorConfig:
       "sequential", "executor", "sequential: one stage at a time in this "
       "process; local: worker processes on this machine; ray: Ray tasks (a "
       "local Ray, or a running Ray cluster).",
-      choices=("sequential", "local", "ray"), neutral=True)
+      choices=executors.NAMES, neutral=True)
   workers: int = setting(2, "workers", "Worker processes of the local executor.",
                          neutral=True)
   gpus_per_worker: Optional[int] = setting(

@@ -30,8 +30,9 @@ import tarfile
 import numpy as np
 import tensorflow as tf
 
-from kdticket_tf.store import artifacts
 from kdticket_tf.export import tflite
+from kdticket_tf.store import artifacts
+from kdticket_tf.store import layout as layout_lib
 
 SIGNATURE = "serving_default"
 UINT8_SIGNATURE = "serving_uint8"
@@ -177,7 +178,8 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
   if tflite_int8_path:
     metadata.update(_tflite_metadata(staging, tflite_int8_path, layer_names,
                                      representative_data, "tflite_int8"))
-  with open(os.path.join(staging, "ticket.json"), "w", encoding="utf-8") as f:
+  ticket = os.path.join(staging, layout_lib.TICKET)
+  with open(ticket, "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)
   if os.path.exists(path):
     shutil.rmtree(path)
@@ -187,4 +189,4 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
 
 def read_ticket(path):
   """Returns the `ticket.json` of an exported ticket."""
-  return artifacts.read_json(os.path.join(path, "ticket.json"))
+  return artifacts.read_json(os.path.join(path, layout_lib.TICKET))

@@ -37,34 +37,40 @@ def analysed_levels(config):
   return ()
 
 
-def extend(config, stages, stage_type):
+def extend(config, stages):
   """Returns `stages` (the search's, dense first) with the instability stages.
 
   Args:
     config: The `LotteryConfig`.
-    stages: The search's `Stage`s.
-    stage_type: `graph.Stage` (passed in: this module sits below `graph`).
+    stages: The search's stages, `{key: {dependency: what it gives}}`, in the
+      sequential order.
+
+  Returns:
+    The same form: the analysis's stages after the dense run (under
+    `rewind_step=auto`, every ticket stage waiting for the dense network's),
+    or, for `AnalysisConfig.name='instability'`, only they and what they need.
   """
   levels = analysed_levels(config)
   if not levels:
     return stages
   dense = layout_lib.DENSE_KEY
-  added = []
+  added = {}
   for level in levels:
     needs = {dense: "θ0 and the θk of every start step"}
     if level:
       needs[StageKey(config.recipes[0], level)] = "masks"
-    added.append(stage_type(key(level), needs))
+    added[key(level)] = needs
   if config.pruning.rewind_step.is_auto:
-    stages = [stages[0]] + [
-        stage_type(s.key, {**s.needs, key(0): "rewind step (auto)"})
-        for s in stages[1:]]
+    stages = {k: needs if k == dense else
+              {**needs, key(0): "rewind step (auto)"}
+              for k, needs in stages.items()}
   if config.analysis.name != KIND:
-    return [stages[0], added[0]] + stages[1:]
-  by_key = {s.key: s for s in stages}
-  wanted, frontier = set(), {k for s in added for k in s.needs}
+    first = next(iter(stages))
+    return {first: stages[first], **added,
+            **{k: v for k, v in stages.items() if k != first}}
+  wanted, frontier = set(), {k for needs in added.values() for k in needs}
   while frontier:
     wanted |= frontier
-    frontier = {d for k in frontier if k in by_key
-                for d in by_key[k].needs} - wanted
-  return [s for s in stages if s.key in wanted] + added
+    frontier = {d for k in frontier if k in stages
+                for d in stages[k]} - wanted
+  return {**{k: v for k, v in stages.items() if k in wanted}, **added}

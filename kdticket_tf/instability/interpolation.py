@@ -16,7 +16,7 @@ This module is the analysis itself, on any tf_keras model and datasets:
 moving statistics from training batches, as SWA does; the default) and
 `linear_path` (the errors at every point). Pruned weights are 0 in both end
 points, so they are exactly 0 at every point of the path. The stage of a search
-that trains the copies from a workdir's θk is `instability_stage`;
+that trains the copies from a workdir's θk is `stage.py`;
 `api.run_instability` is the entry point of the package API.
 """
 

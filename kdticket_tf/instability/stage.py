@@ -1,7 +1,7 @@
 """Runs an instability stage: two copies from each θk, the errors between them.
 
 For each start step k of `AnalysisConfig.steps`, the stage of level L
-(`instability_graph`) trains two copies of the network from θk, the dense
+(`graph.py`) trains two copies of the network from θk, the dense
 run's weights after step k (saved while it trains, `dense_callbacks`), with the
 run's schedule from k, exactly as `rewind` retrains: a fresh optimizer, the
 learning rate schedule and the data stream offset by k, T - k steps. A ticket
@@ -23,15 +23,16 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from kdticket_tf.store import artifacts
-from kdticket_tf.instability import interpolation as instability
 from kdticket_tf.instability import graph as instability_graph
-from kdticket_tf.training import rewinding
-from kdticket_tf.report import summaries
-from kdticket_tf.training import fit as training
-from kdticket_tf.store import weights as weights_lib
+from kdticket_tf.instability import interpolation as instability
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import wrapper
+from kdticket_tf.report import summaries
+from kdticket_tf.store import artifacts
+from kdticket_tf.store import layout as layout_lib
+from kdticket_tf.store import weights as weights_lib
+from kdticket_tf.training import fit as training
+from kdticket_tf.training import rewinding
 
 DONE = "done"
 COPY_SEED_OFFSETS = (1, 2)
@@ -110,7 +111,8 @@ def run(runner, key):
   """Runs (or resumes) the instability stage `key`; returns its stage row.
 
   Args:
-    runner: The search's `StageRunner` (model, data, config, layout).
+    runner: The search's `StageRunner`, the context every stage kind is
+      given (`search/kinds.py`): model, data, config, layout, strategy.
     key: An instability `StageKey`.
   """
   layout, config = runner.layout, runner.config
@@ -141,25 +143,21 @@ def run(runner, key):
   return row
 
 
-def _start_dir(runner, key, step):
-  return os.path.join(runner.layout.stage_dir(key), f"start_{step}it")
-
-
 def _start_step(runner, key, step, masks):
   """Trains the two copies from θk (unless done), measures the path."""
-  folder = _start_dir(runner, key, step)
-  row_path = os.path.join(folder, "row.json")
+  row_path = os.path.join(runner.layout.instability_start(key, step),
+                          "row.json")
   if os.path.exists(row_path):
     return artifacts.read_json(row_path)
   started = time.time()
   config = runner.config
   ends = []
   for index, offset in enumerate(COPY_SEED_OFFSETS, start=1):
-    copy_dir = os.path.join(folder, f"copy_{index}")
-    final = os.path.join(copy_dir, "final.weights.npz")
+    copy_dir = runner.layout.instability_copy(key, step, index)
+    final = os.path.join(copy_dir, layout_lib.FINAL_WEIGHTS)
     if not os.path.exists(final):
       train_copy(runner, step, config.train.seed + offset, masks, copy_dir,
-                 f"{key}/start_{step}it/copy_{index}")
+                 os.path.relpath(copy_dir, runner.layout.workdir))
     ends.append(weights_lib.load_arrays(final))
   model = runner.build()
   path = instability.linear_path(
@@ -232,9 +230,9 @@ def train_copy(runner, step, data_seed, masks, folder, run_name):
   training.train(model, data, config.train, plan, folder,
                  training.compile_classifier, callbacks=callbacks,
                  evaluate={"test": runner.data.test})
-  weights_lib.save_model_weights(os.path.join(folder, "final.weights.npz"),
-                                 base)
-  for name in ("checkpoints", "epochs"):
+  weights_lib.save_model_weights(
+      os.path.join(folder, layout_lib.FINAL_WEIGHTS), base)
+  for name in (layout_lib.CHECKPOINTS, layout_lib.EPOCHS):
     path = os.path.join(folder, name)
     if os.path.isdir(path):
       tf.io.gfile.rmtree(path)

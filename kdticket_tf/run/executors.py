@@ -2,15 +2,17 @@
 
 * `SequentialExecutor`: one stage at a time in this process, in the graph's
   order (the dense run, then level by level).
-* `LocalExecutor` (`local_executor.py`): N worker processes on this machine,
+* `LocalExecutor` (`local_workers.py`): N worker processes on this machine,
   each running one ready stage at a time, with its share of the CPU threads
   and its own GPUs.
 * `RayExecutor`: every stage is a Ray task asking for `stage_cpus` and
   `stage_gpus`, on a local Ray or on a cluster whose nodes share the workdir.
 
-A worker runs a stage given only the workdir and the stage's key: it rebuilds
-the search's data and model from the workdir's `config.json` (the registered
-datasets and models). The coordinator (`lottery.py`) submits ready stages and
+A worker runs a stage given only the workdir and the stage's key: the
+`start_worker` function the coordinator hands the executor rebuilds the
+search's data and model from the workdir's `config.json` (the registered
+datasets and models) and returns the worker's stage runner; `make` builds the
+executor a config names. The coordinator (`lottery.py`) submits ready stages and
 records what `wait()` returns:
 
 * a row (the stage finished, or its training diverged: the row says so);
@@ -23,69 +25,12 @@ Importing this module does not import TensorFlow (Ray imports it in its
 workers before a task sets their threads).
 """
 
-import dataclasses
 import os
-import sys
-import traceback
-from typing import Optional
 
+from kdticket_tf.run import local_workers
+from kdticket_tf.run import outcomes
+from kdticket_tf.run import strategies
 from kdticket_tf.store import layout as layout_lib
-from kdticket_tf import logs
-from kdticket_tf.run import stage_lock
-from kdticket_tf.store import workdir as workdir_lib
-
-NAMES = ("sequential", "local", "ray")
-# Errors a user must fix: the search stops on them, whichever stage meets them.
-_USER_ERRORS = (ValueError, OSError)
-
-
-@dataclasses.dataclass
-class Outcome:
-  """What became of a submitted stage.
-
-  Attributes:
-    key: The stage.
-    row: Its result row (finished, or failed by a diverging loss).
-    failure: Why it could not finish, when it has no row.
-    error: A problem the user must fix; the search stops.
-  """
-  key: layout_lib.StageKey
-  row: Optional[dict] = None
-  failure: Optional[str] = None
-  error: Optional[str] = None
-
-
-def run_stage(runner, key):
-  """Runs `key` with `runner` (a `StageRunner`), holding the stage's lock.
-
-  Whichever process trains a stage holds its lock, so no stage is trained by
-  two live processes at once (see `stage_lock.py`).
-  """
-  with stage_lock.StageLock(runner.layout.stage_lock(key), str(key)):
-    return runner.run(key)
-
-
-def run_in_worker(runner, key):
-  """Runs `key` with `runner` inside a worker; returns an `Outcome`."""
-  try:
-    return Outcome(key, row=run_stage(runner, key))
-  except _USER_ERRORS as error:
-    return Outcome(key, error=str(error))
-  except Exception as error:  # pylint: disable=broad-except
-    traceback.print_exc(file=sys.stderr)
-    return Outcome(key, failure=f"{type(error).__name__}: {error}")
-
-
-def start_worker(workdir, environment, verbose):
-  """Prepares a fresh worker process: environment, TensorFlow, the runner."""
-  # A workdir it cannot run fails here, before TensorFlow's slow start.
-  config = workdir_lib.read_config(workdir)
-  os.environ.update(environment)  # read by TensorFlow when it starts
-  logs.start_tensorflow(verbose)
-  # Imported once TensorFlow has started with this worker's threads.
-  from kdticket_tf.search import stages  # pylint: disable=g-import-not-at-top
-  return stages.from_workdir(workdir, config)
-
 
 class SequentialExecutor:
   """Runs one stage at a time in this process."""
@@ -110,27 +55,27 @@ class SequentialExecutor:
   def wait(self):
     """Runs the submitted stage; its errors propagate as they are."""
     key = self._queue.pop(0)
-    return [Outcome(key, row=run_stage(self._runner, key))]
+    return [outcomes.Outcome(key, row=outcomes.run_stage(self._runner, key))]
 
   def close(self, abort=False):
     del abort
 
 
-def _ray_stage(workdir, key_text, environment, verbose):
+def _ray_stage(workdir, key_text, environment, verbose, start_worker):
   """A Ray task: runs one stage in a fresh worker process."""
   key = layout_lib.StageKey.parse(key_text)
   try:
     runner = start_worker(workdir, environment, verbose)
-  except _USER_ERRORS as error:  # data missing on this node, say
-    return Outcome(key, error=str(error))
-  return run_in_worker(runner, key)
+  except outcomes.USER_ERRORS as error:  # data missing on this node, say
+    return outcomes.Outcome(key, error=str(error))
+  return outcomes.run_in_worker(runner, key)
 
 
 class RayExecutor:
   """Every stage a Ray task, on a local Ray or a cluster sharing the workdir."""
 
   def __init__(self, workdir, address, stage_cpus, stage_gpus, environment,
-               verbose=0):
+               start_worker, verbose=0):
     """Creates the executor.
 
     Args:
@@ -139,9 +84,12 @@ class RayExecutor:
       stage_cpus: CPUs each stage asks for.
       stage_gpus: GPUs each stage asks for.
       environment: Environment variables of each task (threads).
+      start_worker: `start_worker(workdir, environment, verbose)` prepares a
+        fresh task's process and returns the runner of its stages.
       verbose: The run's verbosity.
     """
     self._workdir = os.path.abspath(workdir)
+    self._start_worker = start_worker
     self._address = address
     self._cpus = stage_cpus
     self._gpus = stage_gpus
@@ -180,7 +128,7 @@ class RayExecutor:
 
   def submit(self, key):
     ref = self._task.remote(self._workdir, str(key), self._environment,
-                            self._verbose)
+                            self._verbose, self._start_worker)
     self._refs[ref] = key
 
   def running(self):
@@ -188,19 +136,19 @@ class RayExecutor:
 
   def wait(self):
     ready, _ = self._ray.wait(list(self._refs), num_returns=1)
-    outcomes = []
+    found = []
     for ref in ready:
       key = self._refs.pop(ref)
       try:
-        outcomes.append(self._ray.get(ref))
+        found.append(self._ray.get(ref))
       except self._ray.exceptions.RayTaskError as error:
         cause = error.cause if error.cause is not None else error
-        outcomes.append(Outcome(key, failure=f"{type(cause).__name__}: "
-                                f"{cause}"))
+        found.append(outcomes.Outcome(
+            key, failure=f"{type(cause).__name__}: {cause}"))
       except self._ray.exceptions.RayError as error:
-        outcomes.append(Outcome(
+        found.append(outcomes.Outcome(
             key, failure=f"its Ray worker died twice ({type(error).__name__})"))
-    return outcomes
+    return found
 
   def close(self, abort=False):
     if abort:
@@ -208,3 +156,55 @@ class RayExecutor:
         self._ray.cancel(ref, force=True)
     if self._started_ray:
       self._ray.shutdown()
+
+
+def _sequential(config, workdir, runner, start_worker):
+  del config, workdir, start_worker
+  return SequentialExecutor(runner)
+
+
+def _local(config, workdir, runner, start_worker):
+  settings, train = config.executor, config.train
+  cores = os.cpu_count() or 1
+  # Under `deterministic`, each stage keeps the threads a sequential run uses
+  # (results depend on them); otherwise the cores are shared out.
+  threads = settings.threads or (
+      0 if train.deterministic else max(1, cores // settings.workers))
+  # A lone stage (the dense run) runs here while the workers start, unless
+  # its threads would differ from a worker's under `deterministic`.
+  return local_workers.LocalExecutor(
+      workdir, settings.workers,
+      strategies.worker_environments(settings.workers,
+                                     settings.gpus_per_worker, threads),
+      start_worker, train.verbose,
+      runner=None if train.deterministic and threads else runner)
+
+
+def _ray(config, workdir, runner, start_worker):
+  del runner
+  settings, train = config.executor, config.train
+  threads = settings.threads or (0 if train.deterministic else
+                                 max(1, int(settings.stage_cpus)))
+  # Ray gives each task its GPUs (CUDA_VISIBLE_DEVICES): only the threads.
+  return RayExecutor(workdir, settings.ray_address, settings.stage_cpus,
+                     settings.stage_gpus,
+                     strategies.thread_environment(threads), start_worker,
+                     train.verbose)
+
+
+# The executors, by `ExecutorConfig.name`: the one list of their names.
+_MAKERS = {"sequential": _sequential, "local": _local, "ray": _ray}
+NAMES = tuple(_MAKERS)
+
+
+def make(config, workdir, runner, start_worker):
+  """Returns the executor `config.executor` names, for one search.
+
+  Args:
+    config: The `LotteryConfig`.
+    workdir: The search's workdir.
+    runner: The coordinator's `StageRunner` (runs stages in this process).
+    start_worker: `start_worker(workdir, environment, verbose)` prepares a
+      worker process and returns its `StageRunner`.
+  """
+  return _MAKERS[config.executor.name](config, workdir, runner, start_worker)

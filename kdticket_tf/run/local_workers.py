@@ -29,7 +29,7 @@ import threading
 import time
 from multiprocessing import connection as mp_connection
 
-from kdticket_tf.run import executors
+from kdticket_tf.run import outcomes
 
 _READY = "ready"  # what a worker says once it has started
 _PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its
@@ -59,7 +59,8 @@ def _stop_with_coordinator(coordinator):
   threading.Thread(target=watch, name="coordinator-watch", daemon=True).start()
 
 
-def _local_worker(workdir, environment, verbose, channel, coordinator):
+def _local_worker(workdir, environment, verbose, start_worker, channel,
+                  coordinator):
   """A local worker process: runs the stages it is sent until it gets None.
 
   It says `_READY` once started, then answers each stage with an `Outcome`.
@@ -67,9 +68,10 @@ def _local_worker(workdir, environment, verbose, channel, coordinator):
   signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator stops it
   _stop_with_coordinator(coordinator)
   try:
-    runner = executors.start_worker(workdir, environment, verbose)
+    runner = start_worker(workdir, environment, verbose)
   except Exception as error:  # pylint: disable=broad-except
-    channel.send(executors.Outcome(None, error=f"A worker could not start: {error}"))
+    channel.send(outcomes.Outcome(
+        None, error=f"A worker could not start: {error}"))
     return
   channel.send(_READY)
   while True:
@@ -83,7 +85,7 @@ def _local_worker(workdir, environment, verbose, channel, coordinator):
       sys.stdout.flush()
       sys.stderr.flush()
       os._exit(0)  # pylint: disable=protected-access
-    channel.send(executors.run_in_worker(runner, key))
+    channel.send(outcomes.run_in_worker(runner, key))
 
 
 def _death(process):
@@ -131,7 +133,8 @@ class LocalExecutor:
   is only done when the workers train on the CPU, as this process does.
   """
 
-  def __init__(self, workdir, workers, environments, verbose=0, runner=None):
+  def __init__(self, workdir, workers, environments, start_worker, verbose=0,
+               runner=None):
     """Creates the executor.
 
     Args:
@@ -139,12 +142,16 @@ class LocalExecutor:
       workers: Number of worker processes.
       environments: One dict of environment variables per worker (threads,
         `CUDA_VISIBLE_DEVICES`).
+      start_worker: `start_worker(workdir, environment, verbose)` prepares a
+        worker process and returns the runner of its stages (a module-level
+        function: it is sent to the spawned processes).
       verbose: The run's verbosity (2 keeps TensorFlow's logs in workers).
       runner: The coordinator's `StageRunner`, to run a lone stage here while
         no worker has started; None runs every stage on workers.
     """
     self._workdir = workdir
     self._environments = environments
+    self._start_worker = start_worker
     self._verbose = verbose
     self._context = multiprocessing.get_context("spawn")
     self._workers = [None] * workers
@@ -159,8 +166,8 @@ class LocalExecutor:
     ours, theirs = self._context.Pipe()
     process = self._context.Process(
         target=_local_worker, name=f"kdticket_tf-worker-{index}",
-        args=(self._workdir, self._environments[index], self._verbose, theirs,
-              os.getpid()),
+        args=(self._workdir, self._environments[index], self._verbose,
+              self._start_worker, theirs, os.getpid()),
         daemon=True)
     process.start()
     theirs.close()
@@ -205,7 +212,7 @@ class LocalExecutor:
       busy = [w for w in self._workers if w.key is not None]
       if (self._runner is not None and len(self._held) == 1 and not busy and
           not any(w.ready for w in self._workers)):
-        return [executors.run_in_worker(self._runner, self._held.pop())]
+        return [outcomes.run_in_worker(self._runner, self._held.pop())]
       watched = [w for w in self._workers
                  if w.key is not None or (self._held and not w.ready)]
       arrived = [w for w in watched if w.message is not None]
@@ -214,7 +221,7 @@ class LocalExecutor:
         waiting.update({w.process.sentinel: w for w in watched})
         ready = mp_connection.wait(list(waiting))
         arrived = list({id(waiting[r]): waiting[r] for r in ready}.values())
-      outcomes, died = [], False
+      found, died = [], False
       for worker in arrived:
         alive = worker.read()
         if worker.message is not None:
@@ -223,13 +230,13 @@ class LocalExecutor:
           message, worker.message = worker.message, None
           key = worker.key if worker.key is not None else self._held.pop(0)
           worker.key = None
-          outcomes.append(dataclasses.replace(message, key=key))
+          found.append(dataclasses.replace(message, key=key))
         elif not alive or not worker.process.is_alive():
           worker.process.join()
           died = True
-          outcomes.extend(self._lost(worker))
-      if outcomes or died:
-        return outcomes
+          found.extend(self._lost(worker))
+      if found or died:
+        return found
 
   def _lost(self, worker):
     """A worker died: its stage, if it ran one, runs once more elsewhere."""
@@ -239,14 +246,14 @@ class LocalExecutor:
     if key is None:
       self._start_deaths += 1
       if self._start_deaths > 2 * len(self._workers) and self._held:
-        return [executors.Outcome(self._held.pop(0), error=(
+        return [outcomes.Outcome(self._held.pop(0), error=(
             f"Local workers keep dying while they start (the last "
             f"{cause}); see the lines above."))]
       print(f"A worker (pid {worker.process.pid}) died while starting "
             f"({cause}); starting another", file=sys.stderr, flush=True)
       return []
     if key in self._retried:
-      return [executors.Outcome(key, failure=f"its worker died twice ({cause})")]
+      return [outcomes.Outcome(key, failure=f"its worker died twice ({cause})")]
     self._retried.add(key)
     print(f"{key}: its worker (pid {worker.process.pid}) died ({cause}); "
           "running it once more", file=sys.stderr, flush=True)

@@ -8,12 +8,14 @@ devices so the mirrored path runs without GPUs.
 
 The batch size flag is the global batch: each of the R replicas gets batch / R
 examples per step, and the learning rate is used as given (never rescaled).
+
+`STRATEGIES` is the one list of their names: the config validates against it,
+so importing this module does not import TensorFlow (each function that needs
+it imports it).
 """
 
 import json
 import os
-
-import tensorflow as tf
 
 STRATEGIES = ("auto", "mirrored", "multi_worker", "one_device")
 
@@ -24,6 +26,7 @@ def configure_virtual_cpus(count):
   Raises:
     ValueError: when TensorFlow's devices are already initialised.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if count <= 1:
     return
   cpu = tf.config.list_physical_devices("CPU")[0]
@@ -44,6 +47,7 @@ def make_strategy(name):
   Raises:
     ValueError: for an unknown name.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if name not in STRATEGIES:
     raise ValueError(f"DistributeConfig.strategy={name!r} is not supported; choose one of: "
                      f"{', '.join(STRATEGIES)}.")
@@ -70,6 +74,7 @@ def task():
 
 def is_chief(strategy):
   """True for the process that writes results, exports and summaries."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
     return True
   task_type, index = task()
@@ -95,6 +100,7 @@ def leave_gpus_to_workers():
   The coordinator of local or Ray workers only loads data and writes results;
   the workers need the GPUs' memory.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   tf.config.set_visible_devices([], "GPU")
 
 
@@ -116,6 +122,7 @@ def worker_environments(workers, gpus_per_worker=None, threads=0):
     ValueError: when the workers would need more GPUs than are visible, or
       when GPUs are visible but too few to give each worker one.
   """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
   visible = os.environ.get("CUDA_VISIBLE_DEVICES")
   count = len(tf.config.list_physical_devices("GPU"))
   ids = ([i.strip() for i in visible.split(",") if i.strip()][:count]

@@ -1,28 +1,22 @@
 """The stages of a lottery search and what each one reads from the others.
 
-A search is the dense run, then one stage per (recipe, level). A stage depends on
-the stages whose files it reads:
+A search is the dense run, then one stage per (recipe, level), and the stages
+of an analysis when one is asked for; each kind of stage (`kinds.py`) adds its
+own and says what they need. A ticket depends on the stages whose files it
+reads: its masks, start weights and teacher (`lineage.py`). Under one-shot
+pruning every ticket needs only the dense run (and a branch its source
+recipe's stage); under iterative pruning each lineage is a chain.
 
-* masks: its lineage's previous level (iterative pruning ranks the weights that
-  level trained and prunes the weights it kept); the dense run under one-shot
-  pruning and at level 1 (θT is ranked); for a branch (`masks_from`), the
-  source recipe at the same level;
-* start weights: the dense run (θ0, θk, θT), or its lineage's previous level
-  (`previous` under iterative pruning);
-* the teacher of a KD recipe: the dense run, or its lineage's previous level
-  (`teacher=previous_level`).
-
-Under one-shot pruning every stage needs only the dense run (and a branch its
-source recipe's stage); under iterative pruning each lineage is a chain.
+A `Graph` answers what the coordinator asks: which stages are ready, which
+depend on a failed one, and how long the search takes on N workers.
 """
 
 import dataclasses
 import heapq
 from typing import Dict
 
-from kdticket_tf.instability import graph as instability_graph
+from kdticket_tf.search import kinds
 from kdticket_tf.store import layout as layout_lib
-from kdticket_tf.training import recipes as recipes_lib
 
 StageKey = layout_lib.StageKey
 DENSE_KEY = layout_lib.DENSE_KEY
@@ -42,37 +36,6 @@ class Stage:
   @property
   def dependencies(self):
     return tuple(self.needs)
-
-
-def _needs(config, recipe, level):
-  """Returns `{dependency: reason}` of `recipe` at `level`."""
-  pruning = config.pruning
-  previous = StageKey(recipe.name, level - 1) if level > 1 else DENSE_KEY
-  chained = pruning.schedule == "iterative" and level > 1
-  needs = {}
-
-  def add(key, reason):
-    needs[key] = f"{needs[key]}, {reason}" if key in needs else reason
-
-  if recipe.start in ("init", "rewind"):
-    add(DENSE_KEY, {"init": "start weights θ0", "rewind": "start weights θk"}[
-        recipe.start])
-  if recipe.masks_from:
-    add(StageKey(recipe.masks_from, level), "masks")
-  elif chained:
-    add(previous, "masks, ranked weights")
-  else:
-    add(DENSE_KEY, "ranked weights θT")
-  if recipe.start == "previous":
-    add(previous if chained else DENSE_KEY,
-        "start weights" if chained else "start weights θT")
-  if recipe.distill:
-    teacher = config.distill.teacher
-    if teacher == "dense" or (teacher == "previous_level" and level == 1):
-      add(DENSE_KEY, "teacher")
-    elif teacher == "previous_level":
-      add(previous, "teacher")
-  return needs
 
 
 class Graph:
@@ -160,16 +123,10 @@ def build(config):
   """Returns the `Graph` of a `LotteryConfig`: dense, then level by level.
 
   The order is the sequential executor's: the dense run, then each level's
-  recipes in the order of `config.recipes`. The instability analysis's stages
-  (`AnalysisConfig.name`, `PruningConfig.rewind_step=auto`) come in through
-  `instability_graph`.
+  recipes in the order of `config.recipes`; each kind of stage (`kinds.py`)
+  adds its own, the instability analysis's after the dense run.
   """
-  stages = [Stage(DENSE_KEY, {})]
-  for level in range(1, config.pruning.num_levels + 1):
-    for name in config.recipes:
-      stages.append(Stage(StageKey(name, level),
-                          _needs(config, recipes_lib.get(name), level)))
-  return Graph(instability_graph.extend(config, stages, Stage))
+  return Graph(Stage(key, needs) for key, needs in kinds.stages(config).items())
 
 
 def describe(graph):

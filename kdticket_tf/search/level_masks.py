@@ -2,7 +2,7 @@
 
 * A lineage under iterative pruning (IMP) removes `fraction` of the weights its
   previous level kept, ranked by the weights that level trained; level 1 ranks
-  the dense final weights θT.
+  the dense final weights θT (which stage gives which: `lineage.py`).
 * Under one-shot pruning every level prunes θT to its target sparsity, so every
   magnitude recipe has the same mask at a level.
 * A branch (`Recipe.masks_from`) takes its source recipe's masks at the same
@@ -25,6 +25,7 @@ from kdticket_tf.store import weights as weights_lib
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import structures
 from kdticket_tf.pruning import wrapper
+from kdticket_tf.search import lineage
 
 
 def prunable_names(wrapped):
@@ -67,13 +68,11 @@ class LevelMasks:
     """Returns (masks, thresholds, previous masks) of a lineage of its own."""
     pruning = self._config.pruning
     structure = structures.get(pruning.structure)
-    if pruning.schedule == "oneshot" or level == 1:
-      source = layout_lib.DENSE_KEY
-    else:
-      source = layout_lib.StageKey(recipe.name, level - 1)
-    ranked = self._ranked(source, base, wrapped)
-    previous = (masks_lib.ones_like(ranked) if source == layout_lib.DENSE_KEY
-                else self._read(source, wrapped))
+    ranked = self._ranked(lineage.ranked(self._config, recipe, level).key,
+                          base, wrapped)
+    source = lineage.masks(self._config, recipe, level)
+    previous = (masks_lib.ones_like(ranked) if source is None
+                else self._read(source.key, wrapped))
     if pruning.schedule == "oneshot":
       new = structure.target_masks(ranked, pruning.expected_sparsity(level),
                                    pruning.scope)
@@ -101,7 +100,7 @@ class LevelMasks:
     if os.path.exists(self._layout.masks(key)):
       return self._read(key, wrapped)
     if recipe.masks_from:  # a branch: the source's masks at this level
-      source = layout_lib.StageKey(recipe.masks_from, level)
+      source = lineage.masks(self._config, recipe, level).key
       new = self._read(source, wrapped)
       previous = masks_lib.ones_like(new)
       thresholds = list(artifacts.read_json(

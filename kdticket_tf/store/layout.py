@@ -40,6 +40,9 @@ CONFIG = "config.json"
 FLAGS = "flags.txt"
 LOCK = ".lock"
 FINAL_WEIGHTS = "final.weights.npz"
+CHECKPOINTS = "checkpoints"  # a training's resume state: its checkpoints
+EPOCHS = "epochs"  # ... and its per-epoch records
+TICKET = "ticket.json"  # an exported ticket's description
 
 
 class StageKey(NamedTuple):
@@ -107,6 +110,15 @@ class Layout:
   def rewind_choice(self):
     return self._path("rewind_choice.json")
 
+  def instability_start(self, key, step):
+    """The folder of start step `step` of instability stage `key`: its row
+    (`row.json`) and its two copies (`copy_1/`, `copy_2/`)."""
+    return os.path.join(self.stage_dir(key), f"start_{int(step)}it")
+
+  def instability_copy(self, key, step, index):
+    """The folder of copy `index` (1 or 2) trained from start step `step`."""
+    return os.path.join(self.instability_start(key, step), f"copy_{index}")
+
   def start_weights(self, step):
     """θk of the dense run at step `step`, saved for the instability analysis."""
     return os.path.join(self.stage_dir(DENSE_KEY),
@@ -137,7 +149,7 @@ class Layout:
   def resume_dirs(self, key):
     """The folders of an unfinished stage's checkpoints and epoch records."""
     folder = self.stage_dir(key)
-    return os.path.join(folder, "checkpoints"), os.path.join(folder, "epochs")
+    return os.path.join(folder, CHECKPOINTS), os.path.join(folder, EPOCHS)
 
   @property
   def init_weights(self):
@@ -166,6 +178,10 @@ class Layout:
     """`<base>/<model name>/<version>`: the recipe and the level."""
     base_dir = base_dir or self._path("export", "serving")
     return os.path.join(base_dir, key.recipe, str(int(key.level)))
+
+  def ticket(self, key, base_dir=None):
+    """The `ticket.json` of an exported stage (see `serving_path`)."""
+    return os.path.join(self.serving_path(key, base_dir), TICKET)
 
   def tflite(self, key, suffix=""):
     return self._path("export", "tflite",

@@ -14,7 +14,7 @@ otherwise; fine-tuning trains at a constant rate.
 
 `rewind_step=auto` leaves k to the instability analysis: the coordinator
 records its choice (`layout.rewind_choice`) and copies θk into place before any
-ticket trains (`instability_stage.choose_rewind_step`); until then `step` is
+ticket trains (`instability/report.py`, `choose_rewind_step`); until then `step` is
 the earliest candidate, for estimates only.
 """
 
@@ -105,7 +105,7 @@ class RewindPoint:
     self._layout = layout
     self.total_steps = config.train.total_steps(steps_per_epoch)
     self.auto = config.pruning.rewind_step.is_auto
-    if self.auto:  # every candidate is checked (instability_stage.check)
+    if self.auto:  # every candidate is checked (instability/stage.py, check)
       return
     self._step = config.pruning.rewind_step.to_steps(steps_per_epoch)
     if self.step >= self.total_steps and any(r.uses_rewind_point
