@@ -2,6 +2,8 @@
 
 import dataclasses
 import os
+import re
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -23,8 +25,23 @@ class StructuredTicketsTest(tf.test.TestCase):
     cls.config = dataclasses.replace(base, pruning=dataclasses.replace(
         base.pruning, structure="1x4", scope="layerwise", fraction=0.5,
         keep_dense=("logits",)))
-    lottery.Lottery(testing.model_fn, testing.tiny_data(), cls.config,
-                    cls.workdir).run()
+    # Each checkpoint the training writes, read as it is written (a stage
+    # removes its checkpoints once it is done): its path and arrays.
+    cls.checkpoints = []
+    save = tf.train.CheckpointManager.save
+
+    def save_and_read(manager, *args, **kwargs):
+      path = save(manager, *args, **kwargs)
+      reader = tf.train.load_checkpoint(path)
+      cls.checkpoints.append((path, {
+          key: reader.get_tensor(key)
+          for key in reader.get_variable_to_shape_map()
+          if key.startswith("model/")}))
+      return path
+
+    with mock.patch.object(tf.train.CheckpointManager, "save", save_and_read):
+      lottery.Lottery(testing.model_fn, testing.tiny_data(), cls.config,
+                      cls.workdir).run()
     cls.structure = structures.get("1x4")
 
   def _arrays(self, recipe, level, name):
@@ -60,15 +77,46 @@ class StructuredTicketsTest(tf.test.TestCase):
         self.assertEqual(blocks(mask), blocks(ref))
         self.assertFalse(np.array_equal(mask, ref))
 
+  def _checkpoint_kernels(self, arrays):
+    """The pruned layers' (kernel, mask) of a checkpoint, in model order.
+
+    The student of a `Distiller` is `model/student/...`; its teacher's
+    (dense) layers are left out.
+    """
+    found = {}
+    for key, value in arrays.items():
+      match = re.match(r"model/(student/)?layer_with_weights-(\d+)/"
+                       r"(layer/kernel|mask)/", key)
+      if match:
+        found.setdefault(int(match.group(2)), {})[match.group(3)] = value
+    return [(found[i]["layer/kernel"], found[i]["mask"])
+            for i in sorted(found) if "mask" in found[i]]
+
   def test_pruned_weights_are_exact_zeros_in_every_checkpoint(self):
+    epochs = self.config.train.duration.value
     for recipe in ("lt", "kd", "random_prune"):
       for level in (1, 2):
         masks = self._arrays(recipe, level, "masks.npz")
-        for name in ("final.weights.npz",):
-          for mask, kernel in zip(masks, self._arrays(recipe, level, name)):
-            self.assertTrue(np.all(kernel[mask == 0] == 0.0))
+        stage = testing.stage_file(self.workdir, recipe, level, "")
+        written = [(path, arrays) for path, arrays in self.checkpoints
+                   if path.startswith(os.path.join(stage, "checkpoints"))]
+        # One checkpoint per epoch, each read while the stage trained; the
+        # finished stage has removed them.
+        self.assertLen(written, epochs, (recipe, level))
+        self.assertFalse(os.path.exists(os.path.join(stage, "checkpoints")))
+        for path, arrays in written:
+          kernels = self._checkpoint_kernels(arrays)
+          self.assertLen(kernels, 2, path)  # fc1 and fc2
+          for (kernel, mask_variable), mask in zip(kernels, masks):
+            self.assertAllEqual(mask_variable, mask)
+            self.assertTrue(np.all(kernel[mask == 0] == 0.0), path)
             self.assertGreater(np.count_nonzero(kernel[mask == 1]),
                                0.9 * mask.sum())
+        for mask, kernel in zip(masks, self._arrays(recipe, level,
+                                                    "final.weights.npz")):
+          self.assertTrue(np.all(kernel[mask == 0] == 0.0))
+          self.assertGreater(np.count_nonzero(kernel[mask == 1]),
+                             0.9 * mask.sum())
 
   def test_rows_record_the_structure(self):
     rows = results.read(self.workdir)
