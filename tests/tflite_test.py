@@ -1,5 +1,6 @@
 """Tests of TFLite tickets: block-sparse storage, predictions, int8, zeros."""
 
+import collections
 import dataclasses
 import json
 import os
@@ -9,6 +10,7 @@ import tempfile
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.lite.python import schema_py_generated as schema_lib
 
 from kdticket_tf import config
 from kdticket_tf.export import saved_model as export
@@ -16,7 +18,105 @@ from kdticket_tf.store import layout
 from kdticket_tf import api
 from kdticket_tf.export import tflite
 from kdticket_tf.pruning import structures
+from kdticket_tf.store import weights as weights_lib
 from tests import testing
+
+_DTYPES = {"FLOAT32": np.float32, "INT8": np.int8}
+
+
+def _decode(tensor, buffer):
+  """The dense array of a constant tensor, decoding TFLite's sparse format.
+
+  TFLite's `FormatConverter` (sparse to dense): the stored values follow the
+  traversal order; a dense level counts every index, a CSR level only those in
+  its `arrayIndices` segment; a block level's index is added within the
+  block of the original dimension `blockMap` names.
+  """
+  types = {v: k for k, v in vars(schema_lib.TensorType).items()
+           if not k.startswith("_")}
+  values = np.frombuffer(bytes(buffer.data), _DTYPES[types[tensor.type]])
+  shape = [int(d) for d in tensor.shape]
+  sparsity = tensor.sparsity
+  if sparsity is None:
+    return values.reshape(shape)
+  order = [int(d) for d in sparsity.traversalOrder]
+  block_map = [int(d) for d in sparsity.blockMap] if sparsity.blockMap is not (
+      None) else []
+  dims = sparsity.dimMetadata
+  block_sizes = [int(dims[order.index(len(shape) + j)].denseSize)
+                 for j in range(len(block_map))]
+  dense = np.zeros(shape, values.dtype)
+  position = iter(range(len(values)))
+  indices = [0] * len(order)
+
+  def populate(level, previous):
+    if level == len(order):
+      original = [0] * len(shape)
+      for i in range(len(shape)):
+        original[order[i]] = indices[i]
+      for i in range(len(shape), len(order)):
+        block = order[i] - len(shape)
+        dim = block_map[block]
+        original[dim] = original[dim] * block_sizes[block] + indices[i]
+      dense[tuple(original)] = values[next(position)]
+      return
+    metadata = dims[level]
+    if metadata.format == schema_lib.DimensionType.DENSE:
+      for i in range(int(metadata.denseSize)):
+        indices[level] = i
+        populate(level + 1, previous * int(metadata.denseSize) + i)
+    else:
+      segments = metadata.arraySegments.values
+      found = metadata.arrayIndices.values
+      for i in range(int(segments[previous]), int(segments[previous + 1])):
+        indices[level] = int(found[i])
+        populate(level + 1, i)
+
+  populate(0, 0)
+  assert next(position, None) is None, "values left over"
+  return dense
+
+
+_Weight = collections.namedtuple(
+    "_Weight", ["array", "scales", "zero_points", "storage", "index"])
+
+
+def _weights(path, layer_names):
+  """`{layer: _Weight}`: the FULLY_CONNECTED weights of a `.tflite` file.
+
+  Each is read from the flatbuffer: `array` is the dense weight [out, in],
+  `scales` and `zero_points` its quantization (None for float), `storage`
+  `dense`, `sparse` or `densified`, `index` the tensor the op reads. A weight
+  a DENSIFY op expands is read from the DENSIFY's sparse input.
+  """
+  with open(path, "rb") as stream:
+    content = stream.read()
+  model = schema_lib.ModelT.InitFromObj(
+      schema_lib.Model.GetRootAsModel(content, 0))
+  graph = model.subgraphs[0]
+  names = {v: k for k, v in vars(schema_lib.BuiltinOperator).items()
+           if not k.startswith("_")}
+  codes = [names.get(max(c.builtinCode, c.deprecatedBuiltinCode))
+           for c in model.operatorCodes]
+  densified = {int(op.outputs[0]): int(op.inputs[0]) for op in graph.operators
+               if codes[op.opcodeIndex] == "DENSIFY"}
+  found = {}
+  for op in graph.operators:
+    if codes[op.opcodeIndex] != "FULLY_CONNECTED":
+      continue
+    index = int(op.inputs[1])
+    tensor = graph.tensors[densified.get(index, index)]
+    layer = next(n for n in layer_names if f"/{n}/" in tensor.name.decode())
+    quantization = tensor.quantization
+    scales = zero_points = None
+    if quantization is not None and quantization.scale is not None:
+      scales = np.asarray(quantization.scale, np.float32)
+      zero_points = np.asarray(quantization.zeroPoint, np.int64)
+    storage = ("densified" if index in densified else
+               "sparse" if tensor.sparsity is not None else "dense")
+    found[layer] = _Weight(_decode(tensor, model.buffers[tensor.buffer]),
+                           scales, zero_points, storage, index)
+  return found
 
 
 class TfliteTicketTest(tf.test.TestCase):
@@ -89,6 +189,64 @@ class TfliteTicketTest(tf.test.TestCase):
     float_classes = np.argmax(tflite.predict(self.path, self.raw), -1)
     int8_classes = np.argmax(tflite.predict(int8_path, self.raw), -1)
     self.assertGreaterEqual(np.mean(float_classes == int8_classes), 0.8)
+
+  def _kernels_and_masks(self):
+    """The SavedModel's fc kernels and the stage's masks, both [in, out]."""
+    loaded = tf.saved_model.load(self.ticket_dir)
+    kernels = {v.name.split("/")[0]: v.numpy()
+               for v in loaded.signatures[export.SIGNATURE].variables
+               if len(v.shape) == 2}
+    masks = weights_lib.load_arrays(self.search.layout.masks(self.key))
+    self.assertLen(masks, 2)  # fc1 and fc2; logits is left dense
+    return kernels, dict(zip(("fc1", "fc2"), masks))
+
+  def test_pruned_weights_are_exact_zeros_in_the_float_flatbuffer(self):
+    kernels, masks = self._kernels_and_masks()
+    found = _weights(self.path, ("fc1", "fc2", "logits"))
+    self.assertEqual({k: v.storage for k, v in found.items()},
+                     {"fc1": "sparse", "fc2": "sparse", "logits": "dense"})
+    for name in ("fc1", "fc2", "logits"):
+      weight = found[name].array
+      # TFLite stores [out, in]: the Keras kernel transposed, value for value.
+      self.assertAllEqual(weight, kernels[name].T)
+    for name, mask in masks.items():
+      weight = found[name].array
+      self.assertEqual(weight.dtype, np.float32)
+      self.assertTrue(np.all(weight[mask.T == 0] == 0.0), name)
+      self.assertEqual(np.count_nonzero(weight[mask.T == 1] == 0), 0, name)
+
+  def test_pruned_weights_are_the_zero_point_in_the_int8_flatbuffer(self):
+    kernels, masks = self._kernels_and_masks()
+    int8_path = self.search.layout.tflite(self.key, "_int8")
+    found = _weights(int8_path, ("fc1", "fc2", "logits"))
+    for name in ("fc1", "fc2", "logits"):
+      weight, scales, zero_points = found[name][:3]
+      self.assertEqual(weight.dtype, np.int8)
+      self.assertLen(scales, weight.shape[0])  # per output unit
+      # Dequantized, each weight is the float kernel's within half a step.
+      dequantized = (weight.astype(np.int64) - zero_points[:, None]) * (
+          scales[:, None])
+      self.assertTrue(np.all(np.abs(dequantized - kernels[name].T) <=
+                             0.5001 * scales[:, None] + 1e-9), name)
+    for name, mask in masks.items():
+      weight, scales, zero_points = found[name][:3]
+      rows = np.nonzero(mask.T == 0)[0]
+      self.assertAllEqual(weight[mask.T == 0], zero_points[rows])
+      dequantized = (weight.astype(np.int64) - zero_points[:, None]) * (
+          scales[:, None])
+      self.assertTrue(np.all(dequantized[mask.T == 0] == 0.0), name)
+    # The interpreter's own densified weight (DENSIFY's output, kept with
+    # every intermediate tensor) is the one read from the flatbuffer.
+    densified = [n for n, v in found.items() if v.storage == "densified"]
+    self.assertNotEmpty(densified)  # this ticket's int8 fc2 (not 1x16)
+    runner = tf.lite.Interpreter(model_path=int8_path,
+                                 experimental_preserve_all_tensors=True)
+    runner.allocate_tensors()
+    runner.set_tensor(runner.get_input_details()[0]["index"], self.raw[:1])
+    runner.invoke()
+    for name in densified:
+      self.assertAllEqual(runner.get_tensor(found[name].index),
+                          found[name].array)
 
   def test_interpreter_is_litert_when_installed(self):
     try:
