@@ -14,7 +14,7 @@ anything trains (`checks.py`) and resumes an earlier run in the workdir.
 import dataclasses
 
 from kdticket_tf.store import artifacts
-from kdticket_tf.search import checks
+from kdticket_tf.search import data_checks
 from kdticket_tf import config as config_lib
 from kdticket_tf.run import strategies as distribute_lib
 from kdticket_tf.store import layout as layout_lib
@@ -22,6 +22,7 @@ from kdticket_tf.search import lottery
 from kdticket_tf.search import stages
 from kdticket_tf.config import recorded
 from kdticket_tf.data import pipeline
+from kdticket_tf.data import streams
 
 
 def prepare(config, workdir, data=None, model_fn=None):
@@ -75,7 +76,7 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
       [batch]) or (inputs, labels, sample weights), one epoch, iterated once
       per epoch; or a function of the epoch (a Python int) that returns that
       epoch's dataset, for an order that resumed and rewound trainings see
-      exactly (see `pipeline.DatasetStream`).
+      exactly (see `streams.DatasetStream`).
     test_data: Batched `tf.data.Dataset` for the per-epoch test accuracy.
     workdir: Output folder (resumed if it holds an earlier run).
     recipes: Recipe names (see `kdticket_tf.recipes.names()`).
@@ -96,8 +97,8 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
 
   Raises:
     ValueError: before anything trains, for a model, datasets or settings
-      the search cannot use (`checks.py`), with one sentence naming what was
-      found and what is accepted.
+      the search cannot use (`checks.py`, `data_checks.py`), with one
+      sentence naming what was found and what is accepted.
   """
   config = config_lib.LotteryConfig(
       recipes=tuple(recipes), train=train or config_lib.TrainConfig(),
@@ -110,12 +111,12 @@ def find_tickets(model_fn, train_data, test_data, workdir, *,
   # Created before any other TensorFlow work, as MultiWorkerMirroredStrategy
   # requires.
   strategy = distribute_lib.make_strategy(config.distribute.strategy)
-  checks.check_user_datasets(train_data, test_data, validation_data)
+  data_checks.check_user_datasets(train_data, test_data, validation_data)
   data = pipeline.LotteryData(
       name="user",
-      train=pipeline.DatasetStream(train_data, steps_per_epoch, augmented),
+      train=streams.DatasetStream(train_data, steps_per_epoch, augmented),
       test=test_data, validation=validation_data,
-      input_shape=checks.input_shape(test_data), num_classes=0)
+      input_shape=data_checks.input_shape(test_data), num_classes=0)
   return lottery.Lottery(model_fn, data, config, workdir, strategy).run()
 
 

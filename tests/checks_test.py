@@ -2,7 +2,9 @@
 
 Each mistake goes through `find_tickets` and must be refused with one sentence
 that names what was found and what is accepted, before anything trains (no
-`dense/` folder, `training.train` never called).
+`dense/` folder, `training.train` never called). The datasets' mistakes are
+data_checks_test's; two of them here show that `find_tickets` checks the
+datasets before anything trains, alone and against the model.
 """
 
 import os
@@ -14,7 +16,6 @@ import tf_keras as keras
 from absl.testing import parameterized
 
 import kdticket_tf
-from kdticket_tf.search import checks
 from kdticket_tf.store import layout
 from kdticket_tf.training import fit as training
 from kdticket_tf.store import weights as weights_lib
@@ -115,48 +116,10 @@ MISTAKES = (
      "train_data's labels are one-hot (float32 of shape [None, 3]); "
      "find_tickets accepts integer class labels of shape [batch] (0 to 2): "
      "tf.argmax(labels, -1)."),
-    ("labels_batch_by_one", None,
-     _dataset(lambda x, y: (x, tf.expand_dims(y, -1))), None, {},
-     "train_data's labels have shape [None, 1]; find_tickets accepts integer "
-     "class labels of shape [batch] (0 to 2): tf.squeeze(labels, -1)."),
-    ("float_labels", None, _dataset(lambda x, y: (x, tf.cast(y, tf.float32))),
-     None, {}, "train_data's labels are float32; find_tickets accepts integer "
-     "class labels of shape [batch] (0 to 2): tf.cast(labels, tf.int64)."),
-    ("labels_out_of_range", None, _dataset(lambda x, y: (x, y + 3)), None,
-     {}, "train_data's first batch holds label 5; the model has 3 classes "
-     "(outputs), so labels must lie in [0, 2]."),
-    ("unbatched", None, _dataset(batch=0), None, {},
-     "train_data is not batched: its inputs have shape [12], one example of "
-     "the model's input [None, 12]; batch it (dataset.batch(32))."),
-    ("unbatched_test", None, None, _dataset(batch=0), {},
-     "test_data is not batched"),
-    ("tfds_dict", None, _dataset(lambda x, y: {"image": x, "label": y}),
-     None, {}, "train_data yields a dict (keys 'image', 'label'); find_tickets "
-     "accepts (inputs, labels) or (inputs, labels, sample_weight) tuples "
-     "(from TFDS: as_supervised=True)."),
-    ("dict_inputs", None, _dataset(lambda x, y: ({"x": x}, y)), None, {},
-     "train_data's inputs are a dict (keys 'x'); find_tickets accepts one "
-     "input tensor [batch, ...] per batch."),
-    ("input_shape", None, _dataset(lambda x, y: (x[:7], y)), None, {},
-     "train_data's inputs have shape [None, 7]; the model takes inputs of "
-     "shape [None, 12]."),
-    ("string_inputs", None,
-     _dataset(lambda x, y: (tf.strings.as_string(x), y)), None, {},
-     "train_data's inputs are string; the model takes numbers (float32)"),
-    ("weights_per_class", None,
-     _dataset(lambda x, y: (x, y, tf.ones([CLASSES]))), None, {},
-     "train_data's third item (sample weights) is a float32 tensor of shape "
-     "[None, 3]; find_tickets accepts one weight per example"),
     ("arrays", None, _arrays(), None, {},
      "train_data is a tuple; find_tickets accepts a batched tf.data.Dataset"),
-    ("epoch_function_of_arrays", None, lambda epoch: _arrays(), None, {},
-     "train_data(0) returned a tuple; a function given as train_data must "
-     "return that epoch's tf.data.Dataset."),
     ("infinite_train", None, _dataset().repeat(), None, {},
      "train_data is infinite; pass steps_per_epoch or give a finite dataset"),
-    ("infinite_test", None, None, _dataset().repeat(), {},
-     "test_data is infinite (it repeats); find_tickets evaluates it whole at "
-     "each epoch: give a finite dataset (drop the .repeat())."),
     ("model_fn_with_arguments", lambda input_shape: _model(), None, None, {},
      "model_fn takes arguments (input_shape); find_tickets calls it with "
      "none: bind them first (functools.partial, or a lambda)."),
@@ -226,16 +189,6 @@ class MistakesTest(tf.test.TestCase, parameterized.TestCase):
         **_TRAIN)
     self.assertEqual([(r["recipe"], r["level"]) for r in rows],
                      [("dense", 0), ("lt", 1)])
-
-
-class InputShapeTest(tf.test.TestCase):
-
-  def test_from_the_spec_or_else_from_the_first_batch(self):
-    self.assertEqual(checks.input_shape(_dataset()), (FEATURES,))
-    unknown = _dataset().map(lambda x, y: (tf.py_function(
-        lambda v: v, [x], tf.float32), y))
-    self.assertIsNone(unknown.element_spec[0].shape.rank)
-    self.assertEqual(checks.input_shape(unknown), (FEATURES,))
 
 
 class EpochFunctionTest(tf.test.TestCase, parameterized.TestCase):

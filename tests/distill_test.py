@@ -17,6 +17,7 @@ from kdticket_tf.search import lottery
 from kdticket_tf.training import recipes
 from kdticket_tf.training import fit as training
 from kdticket_tf.data import pipeline
+from kdticket_tf.data import streams
 from kdticket_tf.data import synthetic
 from kdticket_tf.pruning import wrapper
 from kdticket_tf.search import ticket_stage
@@ -54,8 +55,8 @@ def _arrays():
 
 def _stream():
   images, labels = _arrays()
-  return pipeline.ArrayStream(images, labels, 16, seed=0,
-                              preprocess=pipeline.normalizer((0.5,), (0.3,)))
+  return streams.ArrayStream(images, labels, 16, seed=0,
+                             preprocess=pipeline.normalizer((0.5,), (0.3,)))
 
 
 class DistillationLossTest(tf.test.TestCase, parameterized.TestCase):
@@ -209,8 +210,8 @@ class DistillerTest(tf.test.TestCase):
   def test_cache_refused_for_augmented_data(self):
     images, labels = _arrays()
     images = images.reshape(64, 2, 2, 2)
-    stream = pipeline.ArrayStream(images, labels, 16, 0, lambda x: x,
-                                  augment=pipeline.pad_crop_flip(1))
+    stream = streams.ArrayStream(images, labels, 16, 0, lambda x: x,
+                                 augment=pipeline.pad_crop_flip(1))
     with self.assertRaisesRegex(ValueError, "augmentation"):
       stream.with_extra(np.zeros((64, 3), np.float32))
 

@@ -1,7 +1,8 @@
 """Datasets: the registry of datasets, their builders and input pipelines.
 
 `load(config, seed)` builds a registered dataset (see `datasets`); `catalog` is
-the registry builders add themselves to; `pipeline` holds the training streams.
+the registry builders add themselves to; `pipeline` makes a dataset's
+`LotteryData`; `streams` holds the resumable training streams.
 """
 
 from kdticket_tf.data.datasets import get

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from kdticket_tf.data import catalog
 from kdticket_tf.data import pipeline
+from kdticket_tf.data import streams
 
 ORIGINAL_TRAIN = 4000
 LENGTH = 40
@@ -97,8 +98,8 @@ def build(config, seed):
 
   def preprocess(x):
     return tf.cast(x, tf.float32)
-  stream = pipeline.ArrayStream(images, labels, config.batch_size, seed,
-                                preprocess)
+  stream = streams.ArrayStream(images, labels, config.batch_size, seed,
+                               preprocess)
   validation = None
   if val_images is not None:
     validation = pipeline.eval_dataset(val_images, val_labels,

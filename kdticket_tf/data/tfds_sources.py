@@ -13,6 +13,7 @@ import tensorflow_datasets as tfds
 
 from kdticket_tf.data import catalog
 from kdticket_tf.data import pipeline
+from kdticket_tf.data import streams
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -195,7 +196,7 @@ def build_imagenet(config, seed, image_size=224):
   test = builder.as_dataset(split="validation").map(
       _imagenet_eval_map(image_size), num_parallel_calls=pipeline.AUTOTUNE)
   test = test.batch(config.eval_batch_size).prefetch(pipeline.AUTOTUNE)
-  stream = pipeline.DatasetStream(
+  stream = streams.DatasetStream(
       lambda epoch: imagenet_train_batches(examples, config, seed, epoch,
                                            image_size),
       steps_per_epoch=max(num_train // config.batch_size, 1),
