@@ -16,7 +16,10 @@ registered dataset's seeded stream) and the settings of `config.json`.
 Prints the teacher's accuracy on the training and test sets (a teacher that has
 memorised its training set gives soft labels that carry little beyond the hard
 ones), then this loop's test accuracy beside the recipe's, and with `--json_out`
-writes them.
+writes them; `--weights_out` writes the loop's final weights (`.npz`, the
+model's weights in order, `arr_0`, `arr_1`, ...) to compare with the stage's
+`final.weights.npz`. Settings the loop does not write out (gradient clipping,
+`kd_stop_epoch`) are refused.
 """
 
 import json
@@ -36,6 +39,8 @@ flags.mark_flag_as_required("workdir")
 flags.DEFINE_integer("level", 1, "The pruned level to retrain.")
 flags.DEFINE_string("recipe", "kd", "A KD recipe starting from θ0 (kd).")
 flags.DEFINE_string("json_out", None, "Also write the figures here as JSON.")
+flags.DEFINE_string("weights_out", None,
+                    "Also write the loop's final weights here (.npz).")
 
 
 def _learning_rate(train, step, total):
@@ -65,8 +70,12 @@ def crosscheck(workdir, level, recipe):
   """Retrains `recipe` at `level` of `workdir` with the minimal loop.
 
   Returns:
-    A dict of figures: the teacher's train and test accuracy, the loop's and
-    the recipe's test accuracy.
+    `(figures, student)`: a dict of figures (the teacher's train and test
+    accuracy, the loop's and the recipe's test accuracy) and the retrained
+    model.
+
+  Raises:
+    ValueError: for settings the loop does not reproduce.
   """
   tf = kdticket_tf.start_tensorflow()
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -75,6 +84,12 @@ def crosscheck(workdir, level, recipe):
   if config.train.optimizer not in ("adam", "sgd"):
     raise ValueError(f"optimizer {config.train.optimizer!r} is not checked.")
   settings = config.distill
+  if config.train.clip_norm:
+    raise ValueError(f"clip_norm={config.train.clip_norm} is not reproduced "
+                     "by the loop; cross-check a run without clipping.")
+  if settings.stop_epoch is not None:
+    raise ValueError(f"kd_stop_epoch={settings.stop_epoch} is not reproduced "
+                     "by the loop; cross-check a run without it.")
   data = kdticket_tf.load_data(config.data, seed=config.train.seed)
   key = kdticket_tf.StageKey(recipe, level)
   with open(layout.metrics(key), encoding="utf-8") as stream:
@@ -151,13 +166,13 @@ def crosscheck(workdir, level, recipe):
       "loop_test_accuracy": _accuracy(tf, student, data.test),
       "recipe_test_accuracy": row["test_accuracy"],
       "loop_seconds": seconds,
-  }
+  }, student
 
 
 def main(argv):
   del argv
   try:
-    figures = crosscheck(FLAGS.workdir, FLAGS.level, FLAGS.recipe)
+    figures, student = crosscheck(FLAGS.workdir, FLAGS.level, FLAGS.recipe)
   except (ValueError, OSError) as error:
     print(f"kd_crosscheck: error: {error}", file=sys.stderr)
     return 1
@@ -172,6 +187,10 @@ def main(argv):
   if FLAGS.json_out:
     with open(FLAGS.json_out, "w", encoding="utf-8") as stream:
       json.dump(figures, stream, indent=2)
+  if FLAGS.weights_out:
+    import numpy as np  # pylint: disable=g-import-not-at-top
+    with open(FLAGS.weights_out, "wb") as stream:
+      np.savez(stream, *student.get_weights())
   return 0
 
 

@@ -28,6 +28,7 @@ _SIZES = {
     # Over 15 s each under Bazel on 2 cores (their test.xml times).
     "instability_test": "medium", "instability_report_test": "medium",
     "mnist1d_test": "medium", "tflite_test": "medium",
+    "kd_crosscheck_test": "medium",
 }
 _HEADER = """\
 # Bazel targets of kdticket_tf, written by tools/update_build.py: one py_library
