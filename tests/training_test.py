@@ -1,23 +1,31 @@
 """Tests of the training loop: plans, optimizers, checkpoints and resume."""
 
+import contextlib
+import gc
+import logging
 import os
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
+from absl.testing import parameterized
 
 from kdticket_tf import config
 from kdticket_tf import data
+from kdticket_tf.training import distill
 from kdticket_tf.training import fit as training
 
 
-def _setup(folder):
+def _setup(folder, layers=1):
   keras.utils.set_random_seed(0)
   loaded = data.load(config.DataConfig(
       dataset="synthetic", synthetic_shape=(6,), synthetic_classes=3,
       synthetic_examples=64, batch_size=16, eval_batch_size=32))
-  inputs = keras.Input((6,))
-  model = keras.Model(inputs, keras.layers.Dense(3)(inputs))
+  inputs = outputs = keras.Input((6,))
+  for _ in range(layers):
+    outputs = keras.layers.Dense(3)(outputs)
+  model = keras.Model(inputs, outputs)
   train_config = config.TrainConfig(duration=config.Duration(10, "it"),
                                     verbose=0)
   return loaded, model, train_config, folder
@@ -105,6 +113,93 @@ class TrainingTest(tf.test.TestCase):
     layer.kernel.assign(np.array([[3.0], [4.0]], np.float32))
     training.add_weight_decay(model, 0.1)
     self.assertAllClose(tf.add_n(model.losses), 0.5 * 0.1 * 25.0)
+
+
+# What TensorFlow logs when a restored checkpoint held values that found no
+# variable (or the reverse), once Python collects the restore's status.
+_CHECKPOINT_WARNINGS = ("unrestored values", "Unresolved object in checkpoint",
+                        "could not be found in the restored object",
+                        "could not be found in the checkpoint")
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings():
+  """Collects the messages TensorFlow's logger warns of inside the block."""
+  messages = []
+  handler = logging.Handler(logging.WARNING)
+  handler.emit = lambda record: messages.append(record.getMessage())
+  logger = tf.get_logger()
+  logger.addHandler(handler)
+  try:
+    yield messages
+  finally:
+    logger.removeHandler(handler)
+
+
+def _checkpoint_warnings(messages):
+  return [m for m in messages if any(w in m for w in _CHECKPOINT_WARNINGS)]
+
+
+class ResumeTest(tf.test.TestCase, parameterized.TestCase):
+  """A resumed training restores its checkpoint whole; TF warns of nothing."""
+
+  def _train(self, folder, distiller=False, layers=1, callbacks=()):
+    loaded, model, train_config, _ = _setup(folder, layers)
+    compile_fn = training.compile_classifier
+    if distiller:
+      _, teacher, _, _ = _setup(folder, layers)
+      model = distill.Distiller(model, teacher)
+      compile_fn = distill.compile_distiller
+    history = training.train(model, loaded, train_config,
+                             training.TrainingPlan(steps=10), folder,
+                             compile_fn, callbacks=callbacks)
+    return model, history
+
+  @parameterized.named_parameters(("classifier", False), ("distiller", True))
+  def test_a_resumed_training_restores_everything_and_warns_of_nothing(
+      self, distiller):
+    folder = os.path.join(self.get_temp_dir(), f"resumed_{distiller}")
+    with self.assertRaises(KeyboardInterrupt):
+      self._train(folder, distiller, callbacks=[_Interrupt(after_epoch=1)])
+    statuses = []
+    restore = tf.train.Checkpoint.restore
+
+    def kept(checkpoint, *args, **kwargs):
+      statuses.append(restore(checkpoint, *args, **kwargs))
+      return statuses[-1]
+
+    with _tensorflow_warnings() as messages:
+      with mock.patch.object(tf.train.Checkpoint, "restore", autospec=True,
+                             side_effect=kept):
+        model, history = self._train(folder, distiller)
+      # Every value of the checkpoint found its variable and the reverse:
+      # nothing is left for TensorFlow to warn of when the status goes.
+      [status] = statuses
+      status.assert_consumed()
+      self.assertEqual([h["epoch"] for h in history], [1, 2, 3])
+      self.assertEqual(int(model.optimizer.iterations), 10)
+      del model, status, statuses[:]
+      gc.collect()
+    self.assertEqual(_checkpoint_warnings(messages), [])
+
+  def test_a_checkpoint_of_another_network_is_refused_without_warnings(self):
+    # A checkpoint of two layers, resumed as one: the first layer's values
+    # would fit, the second's would be left over.
+    folder = os.path.join(self.get_temp_dir(), "other_network")
+    with self.assertRaises(KeyboardInterrupt):
+      self._train(folder, layers=2, callbacks=[_Interrupt(after_epoch=1)])
+    with _tensorflow_warnings() as messages:
+      with self.assertRaises(ValueError) as refused:
+        self._train(folder, layers=1)
+      message = str(refused.exception)
+      del refused  # and with it the frames that hold the restore's status
+      gc.collect()
+    self.assertEqual(
+        message,
+        f"Checkpoint {folder}/checkpoints/ckpt-1 cannot be restored "
+        "(Unresolved object in checkpoint (root).model.layer_with_weights-1"
+        f".kernel); delete {folder}/checkpoints to restart this training.")
+    self.assertEqual(_checkpoint_warnings(messages), [])
 
 
 class _Interrupt(keras.callbacks.Callback):

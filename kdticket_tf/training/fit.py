@@ -199,16 +199,45 @@ def _restore(manager, checkpoint, history_dir):
     epoch = int(path.rsplit("-", 1)[1])
     record = os.path.join(history_dir, f"epoch_{epoch:04d}.json")
     if os.path.exists(record):
-      try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-      # A damaged checkpoint fails in many ways (OpError, IndexError from a
-      # short read, AssertionError on mismatch): all of them mean "unusable".
-      except Exception as error:  # pylint: disable=broad-except
-        raise ValueError(
-            f"Checkpoint {path} cannot be restored ({error}); delete "
-            f"{os.path.dirname(path)} to restart this training.") from None
+      _restore_whole(checkpoint, path)
       return artifacts.read_json(record)
   return []
+
+
+def _restore_whole(checkpoint, path):
+  """Restores every value of the checkpoint at `path`, or refuses it.
+
+  A resumed training is the same network, compiled the same way, with its
+  optimizer's slots built at compile (`build_optimizer`): every variable finds
+  its value and every value its variable (`assert_consumed`). A checkpoint
+  that matches only in part (of another network, a damaged file) is refused
+  rather than resumed from part of its state; its restore is marked partial
+  first, so TensorFlow does not list the values left over ("Unresolved object
+  in checkpoint", "Value in checkpoint could not be found in the restored
+  object") in warnings whenever Python collects it, possibly stages later.
+
+  Args:
+    checkpoint: The `tf.train.Checkpoint` of the model and its optimizer.
+    path: The checkpoint's path prefix (`.../checkpoints/ckpt-3`).
+
+  Raises:
+    ValueError: naming the checkpoint, what failed, and the folder to delete.
+  """
+  status = None
+  try:
+    status = checkpoint.restore(path)
+    status.assert_consumed()
+  # A damaged checkpoint fails in many ways (OpError, IndexError from a
+  # short read, AssertionError on mismatch): all of them mean "unusable".
+  except Exception as error:  # pylint: disable=broad-except
+    if status is not None:
+      status.expect_partial()
+    # The first line: TensorFlow's messages go on with a protobuf dump.
+    reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+    reason = reason.removesuffix(" {").removesuffix(": attributes")
+    raise ValueError(
+        f"Checkpoint {path} cannot be restored ({reason}); delete "
+        f"{os.path.dirname(path)} to restart this training.") from None
 
 
 def train(model, data, config, plan, folder, compile_fn,
