@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -96,12 +97,26 @@ class ToolsTest(tf.test.TestCase):
     self.assertEqual(seeds, [0, 1])
     final = os.path.join(workdir, "seed_1", "lt", "level_01", "final.weights.npz")
     stamp = os.stat(final).st_mtime_ns
-    # Seed 1 again: its finished workdir is resumed, nothing retrained.
-    again = _tool(*args("1"))
+    log_path = os.path.join(workdir, "seed_1.log")
+    with open(log_path, encoding="utf-8") as stream:
+      first_log = stream.read()
+    self.assertStartsWith(first_log, "=== run_seeds ")
+    self.assertIn("Results in", first_log)
+    # Seed 1 again, named twice: its finished workdir is resumed once,
+    # nothing retrained, and its log goes on after the first run's.
+    again = _tool(*args("1,1"))
     self.assertEqual(again.returncode, 0, again.stdout + again.stderr)
+    self.assertLen(re.findall("seed 1: done", again.stdout), 1)
     self.assertEqual(
         os.stat(final).st_mtime_ns,
         stamp)  # finished: nothing retrained
+    with open(log_path, encoding="utf-8") as stream:
+      log = stream.read()
+    self.assertStartsWith(log, first_log)
+    rerun = log[len(first_log):]
+    self.assertStartsWith(rerun, "=== run_seeds ")
+    self.assertIn("--seed=1", rerun.splitlines()[0])
+    self.assertIn("Resuming: 2 of 2 stages had finished.", rerun)
 
 
 class StudyReportTest(tf.test.TestCase):

@@ -7,13 +7,17 @@ r"""Runs one flagfile over several seeds, each in its own workdir, resumably.
 Seed S runs `python -m kdticket_tf.train --flagfile=CONFIG --seed=S
 --workdir=DIR/seed_S` followed by any flags given after `--`, its output in
 `DIR/seed_S.log`. Rerunning the command resumes every seed: finished stages are
-skipped, interrupted ones continue from their last epoch. `--parallel=N` runs N
-seeds at once, each with 1/N of the CPU threads (`TF_NUM_INTRAOP_THREADS`);
-flags after `--` such as `--executor=local --workers=2` spread each seed's own
-stages.
+skipped, interrupted ones continue from their last epoch, and each run's output
+goes on at the end of the seed's log after a line that says when it started
+(an earlier run's log is never overwritten); a seed named twice runs once.
+`--parallel=N` runs N seeds at once, each with 1/N of the CPU threads
+(`TF_NUM_INTRAOP_THREADS`); flags after `--` such as `--executor=local
+--workers=2` spread each seed's own stages.
 """
 
+import datetime
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -38,12 +42,24 @@ def _commands(flagfile, seeds, workdir, extra):
                          f"--workdir={folder}", *extra]
 
 
+def _open_log(path, command):
+  """Opens a seed's log for appending, after a line that starts this run."""
+  log = open(path, "a", encoding="utf-8")  # pylint: disable=consider-using-with
+  started = datetime.datetime.now().isoformat(timespec="seconds")
+  log.write(f"=== run_seeds {started}: {shlex.join(command)}\n")
+  log.flush()  # before the trainer's output, which goes on after it
+  return log
+
+
 def run_seeds(flagfile, seeds, workdir, extra=(), parallel=1):
   """Runs the trainer once per seed, `parallel` at a time.
+
+  Each seed's output goes on at the end of `workdir/seed_S.log`.
 
   Returns:
     `{seed: exit status}`.
   """
+  seeds = list(dict.fromkeys(seeds))  # one process per workdir and log
   os.makedirs(workdir, exist_ok=True)
   threads = max(1, (os.cpu_count() or 1) // max(parallel, 1))
   env = dict(os.environ, TF_NUM_INTRAOP_THREADS=str(threads),
@@ -53,7 +69,7 @@ def run_seeds(flagfile, seeds, workdir, extra=(), parallel=1):
   while pending or running:
     while pending and len(running) < parallel:
       seed, folder, command = pending.pop(0)
-      log = open(f"{folder}.log", "a", encoding="utf-8")  # pylint: disable=consider-using-with
+      log = _open_log(f"{folder}.log", command)
       running[seed] = (subprocess.Popen(command, stdout=log,
                                         stderr=subprocess.STDOUT, env=env),
                        log, folder)
