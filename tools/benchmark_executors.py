@@ -4,13 +4,17 @@ r"""Wall time of searches on local workers against the sequential executor.
         --json_out=executors.json
 
 Runs the trainer on each `--search` (a flagfile and its own flags) `--pairs`
-times each way, sequential and `--executor=local --workers=N`, interleaved
-(the order alternates from pair to pair, so a drift in the machine's speed
-falls on both), each in a fresh workdir, and prints the wall time of every run
-and the ratio local / sequential of each pair, with the median over the pairs.
-By default, two searches: the quickstart's first two levels (5 trainings of 8
-epochs), where the workers' start-up weighs most, and the whole quickstart
-(23 trainings). Flags after `--` go to every run.
+times each way (3 by default), sequential and `--executor=local --workers=N`,
+interleaved (the order alternates from pair to pair, so a drift in the
+machine's speed falls on both), each in a fresh workdir, and prints the wall
+time of every run and the ratio local / sequential of each pair. Each search
+ends with the ratio's spread over its pairs: median, mean ± sample standard
+deviation and min-max; over fewer than 3 pairs the line says it is no figure
+to quote. `--json_out` holds them as `ratio`, written after every pair, so a
+run stopped early keeps the pairs it finished. By default, two searches: the
+quickstart's first two levels (5 trainings of 8 epochs), where the workers'
+start-up weighs most, and the whole quickstart (23 trainings). Flags after
+`--` go to every run.
 """
 
 import json
@@ -31,7 +35,9 @@ flags.DEFINE_multi_string(
     "search", ["configs/quickstart.flags --levels=2 --epochs=8 --export=false",
                "configs/quickstart.flags"],
     "A search to time: the trainer's flagfile, then flags of its own.")
-flags.DEFINE_integer("pairs", 3, "Interleaved (sequential, local) pairs.")
+flags.DEFINE_integer(
+    "pairs", 3, "Interleaved (sequential, local) pairs per search; a spread "
+    "worth quoting needs 3 or more.", lower_bound=1)
 flags.DEFINE_integer("workers", 2, "Local worker processes.")
 flags.DEFINE_string("json_out", None, "Also write the figures here as JSON.")
 flags.DEFINE_string("keep_dir", None,
@@ -49,6 +55,34 @@ def _run(flagfile, workdir, extra):
   if result.returncode:
     raise RuntimeError(f"{workdir} failed: {result.stderr[-2000:]}")
   return seconds
+
+
+def _spread(ratios):
+  """The ratios' median, mean, sample standard deviation, min and max.
+
+  Args:
+    ratios: The local / sequential ratio of each pair.
+
+  Returns:
+    A dict of those (`std` None for a single pair) and `pairs`, their count.
+  """
+  return {"pairs": len(ratios), "median": statistics.median(ratios),
+          "mean": statistics.mean(ratios),
+          "std": statistics.stdev(ratios) if len(ratios) > 1 else None,
+          "min": min(ratios), "max": max(ratios)}
+
+
+def _spread_text(ratio):
+  """`_spread`'s figures as one line, e.g. `median 0.650, mean 0.648 ± ...`."""
+  std = "n/a (one pair)" if ratio["std"] is None else f"{ratio['std']:.3f}"
+  return (f"median {ratio['median']:.3f}, mean {ratio['mean']:.3f} ± {std}, "
+          f"min-max {ratio['min']:.3f}-{ratio['max']:.3f}")
+
+
+def _figures(search, pairs):
+  ratio = _spread([p["ratio"] for p in pairs])
+  return {"search": search, "pairs": pairs, "ratio": ratio,
+          "median_ratio": ratio["median"]}
 
 
 def _time_search(number, search, extra, folder, record):
@@ -76,12 +110,13 @@ def _time_search(number, search, extra, folder, record):
     print(f"{search}: pair {index + 1}: sequential "
           f"{seconds['sequential']:.1f} s, local ({FLAGS.workers} workers) "
           f"{seconds['local']:.1f} s, ratio {ratio:.3f}", flush=True)
-    record({"search": search, "pairs": pairs,
-            "median_ratio": statistics.median(p["ratio"] for p in pairs)})
-  median = statistics.median(p["ratio"] for p in pairs)
-  print(f"{search}: local/sequential wall time, median of {len(pairs)} "
-        f"pairs: {median:.3f}", flush=True)
-  return {"search": search, "pairs": pairs, "median_ratio": median}
+    record(_figures(search, pairs))
+  figures = _figures(search, pairs)
+  count = f"{len(pairs)} pair" + ("s" if len(pairs) > 1 else "")
+  few = "; fewer than 3 pairs, no figure to quote" if len(pairs) < 3 else ""
+  print(f"{search}: local/sequential wall time over {count}: "
+        f"{_spread_text(figures['ratio'])}{few}", flush=True)
+  return figures
 
 
 def main(argv):
