@@ -24,7 +24,7 @@ _SIZES = {
     "export_test": "medium", "lottery_test": "medium",
     "reliability_test": "large", "seeds_test": "medium",
     "structured_report_test": "medium", "summaries_test": "medium",
-    "train_test": "large",
+    "train_test": "large", "readme_test": "medium",
     # Over 15 s each under Bazel on 2 cores (their test.xml times).
     "instability_test": "medium", "instability_report_test": "medium",
     "mnist1d_test": "medium", "tflite_test": "medium",
