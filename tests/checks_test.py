@@ -19,25 +19,12 @@ import kdticket_tf
 from kdticket_tf.store import layout
 from kdticket_tf.training import fit as training
 from kdticket_tf.store import weights as weights_lib
+from tests import testing
 
-CLASSES = 3
-FEATURES = 12
-
-
-def _arrays(examples=32, seed=0):
-  rng = np.random.default_rng(seed)
-  labels = rng.integers(0, CLASSES, size=examples)
-  inputs = (np.eye(CLASSES, FEATURES)[labels] +
-            0.1 * rng.normal(size=(examples, FEATURES))).astype(np.float32)
-  return inputs, labels.astype(np.int64)
-
-
-def _dataset(transform=None, batch=8):
-  inputs, labels = _arrays()
-  dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
-  if transform:
-    dataset = dataset.map(transform)
-  return dataset.batch(batch) if batch else dataset
+CLASSES = testing.USER_CLASSES
+FEATURES = testing.USER_FEATURES
+_arrays = testing.user_arrays
+_dataset = testing.user_dataset
 
 
 def _model(output_activation=None, name="logits", model_name=None):

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import tensorflow as tf
 import tf_keras as keras
 
 import kdticket_tf  # pylint: disable=unused-import  (Keras 2 before TensorFlow)
@@ -114,3 +115,26 @@ def run_cli(*args, timeout=600, **popen):
     return subprocess.Popen(command, cwd=ROOT, env=env, **popen)
   return subprocess.run(command, cwd=ROOT, env=env, capture_output=True,
                         text=True, timeout=timeout, check=False)
+
+
+# A user's own data and model, as `find_tickets` gets them (tf.data, tf_keras).
+USER_CLASSES = 3
+USER_FEATURES = 12
+
+
+def user_arrays(examples=32, seed=0):
+  """Returns (inputs, labels): separable classes with a little noise."""
+  rng = np.random.default_rng(seed)
+  labels = rng.integers(0, USER_CLASSES, size=examples)
+  inputs = (np.eye(USER_CLASSES, USER_FEATURES)[labels] +
+            0.1 * rng.normal(size=(examples, USER_FEATURES))).astype(np.float32)
+  return inputs, labels.astype(np.int64)
+
+
+def user_dataset(transform=None, batch=8):
+  """Returns `user_arrays` as a tf.data dataset, mapped and batched."""
+  inputs, labels = user_arrays()
+  dataset = tf.data.Dataset.from_tensor_slices((inputs, labels))
+  if transform:
+    dataset = dataset.map(transform)
+  return dataset.batch(batch) if batch else dataset
