@@ -10,7 +10,6 @@ datasets before anything trains, alone and against the model.
 import os
 from unittest import mock
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 from absl.testing import parameterized

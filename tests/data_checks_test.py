@@ -5,7 +5,6 @@ datasets, then `check_dataset` of each against the built model); that the
 search runs them before anything trains is checks_test's.
 """
 
-import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 from absl.testing import parameterized
