@@ -280,7 +280,7 @@ class TfliteTicketTest(tf.test.TestCase):
     report = json.loads(self._tool(
         "benchmark_inference.py", f"--workdir={self.workdir}", "--rounds=2",
         "--batch_sizes=1", "--threads=1", "--seconds_per_timing=0.005",
-        "--format=json"))
+        "--saved_model", "--format=json"))
     # LiteRT's C++ "Created TensorFlow Lite XNNPACK delegate" line is held.
     self.assertNotIn("XNNPACK", self.last_stderr)
     models = {m["name"]: m for m in report["models"]}
@@ -289,6 +289,9 @@ class TfliteTicketTest(tf.test.TestCase):
     self.assertEqual(dense["latency"]["tflite_b1_t1"]["ratio_to_dense"], 1.0)
     self.assertGreater(ticket["latency"]["tflite_b1_t1"]["seconds"], 0.0)
     self.assertIn("saved_model_b1", ticket["latency"])
+    # The SavedModel as TF Serving runs it: session.run in a TF Session.
+    self.assertEqual(dense["latency"]["session_b1_t1"]["ratio_to_dense"], 1.0)
+    self.assertGreater(ticket["latency"]["session_b1_t1"]["seconds"], 0.0)
     self.assertEqual(ticket["storage"], ["block-sparse", "dense"])
     self.assertLess(ticket["tflite_bytes"], 0.5 * dense["tflite_bytes"])
     self.assertLess(ticket["tflite_gzip_bytes"], ticket["tflite_bytes"])

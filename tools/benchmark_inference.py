@@ -16,8 +16,11 @@ them), it measures:
   the time of `invoke()` on an input written once before the timing, as
   LiteRT's own `benchmark_model` measures it (a `set_tensor` copy from Python
   would add about 1 µs to every call, sparse or dense);
-* SavedModel latency (`serving_default`, eager call of the loaded signature) at
-  batch 1 and 32;
+* SavedModel latency as TF Serving runs it: the graph loaded into a TF
+  `Session` (`tf.compat.v1.saved_model.loader.load`, one intra-op thread) and
+  `session.run` of the `serving_default` signature, at batch 1 and 32 (the TF2
+  Python call of a loaded signature adds 0.3 to 2 ms per call here, which
+  hides the model; `--saved_model` times it too);
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel.
 
 Every round times each model in turn on each setting (interleaved, so a load
@@ -66,7 +69,11 @@ flags.DEFINE_float("seconds_per_timing", 0.02,
                    "Approximate length of one timing (calls are repeated).")
 flags.DEFINE_list("batch_sizes", ["1", "32"], "Batch sizes.")
 flags.DEFINE_list("threads", ["1", "2"], "TFLite interpreter threads.")
-flags.DEFINE_bool("saved_model", True, "Also time the SavedModels.")
+flags.DEFINE_bool("session", True,
+                  "Time the SavedModels in a one-thread TF Session, as TF "
+                  "Serving runs them.")
+flags.DEFINE_bool("saved_model", False,
+                  "Also time the SavedModels' TF2 signature call (eager).")
 flags.DEFINE_bool("default_delegates", True,
                   "Let the TFLite interpreter apply its default delegate "
                   "(XNNPACK); --nodefault_delegates: builtin kernels only.")
@@ -182,10 +189,30 @@ def _saved_model_call(folder, batch, images):
   return call
 
 
+def _session_call(folder, batch, images):
+  """`session.run` of the serving signature in a one-thread TF `Session`."""
+  graph = tf.Graph()
+  session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
+      intra_op_parallelism_threads=1, inter_op_parallelism_threads=1))
+  with graph.as_default():
+    meta = tf.compat.v1.saved_model.loader.load(
+        session, [tf.saved_model.SERVING], folder)
+  signature = meta.signature_def[kdticket_tf.SIGNATURE]
+  feed = {signature.inputs["images"].name: images[:batch]}
+  fetch = signature.outputs["logits"].name
+
+  def call():
+    session.run(fetch, feed)
+  call.session = session  # kept open while the timer lives
+  return call
+
+
 def settings():
   """The (kind, batch, threads) timed for each model."""
   batches = [int(b) for b in FLAGS.batch_sizes]
   result = [("tflite", b, int(t)) for b in batches for t in FLAGS.threads]
+  if FLAGS.session:
+    result += [("session", b, 1) for b in batches]
   if FLAGS.saved_model:
     result += [("saved_model", b, None) for b in batches]
   return result
@@ -207,6 +234,8 @@ def benchmark(models, rounds, seconds):
         call = _tflite_call(model["tflite"], batch, threads, images)
       elif kind == "saved_model":
         call = _saved_model_call(model["saved_model"], batch, images)
+      elif kind == "session":
+        call = _session_call(model["saved_model"], batch, images)
       else:
         continue
       timers[(model["name"], kind, batch, threads)] = _timer(call, seconds)
@@ -265,7 +294,8 @@ def to_markdown(results, latency="latency"):
   dense = results[0]
   head = ["model", "structure", "sparsity", "TFLite storage"] + [
       label.replace("tflite_", "TFLite ").replace("saved_model_", "SavedModel ")
-      .replace("_t", " t") for label in labels] + [
+      .replace("session_", "TF Session ").replace("_t", " t")
+      for label in labels] + [
           "TFLite KiB (gzip)", "SavedModel KiB gzip"]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for row in results:
