@@ -29,6 +29,7 @@ _SIZES = {
     "instability_test": "medium", "instability_report_test": "medium",
     "mnist1d_test": "medium", "tflite_test": "medium",
     "kd_crosscheck_test": "medium",
+    "user_function_test": "medium",  # about 1 min: four command-line runs
 }
 _HEADER = """\
 # Bazel targets of kdticket_tf, written by tools/update_build.py: one py_library

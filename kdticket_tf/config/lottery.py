@@ -85,7 +85,11 @@ class ModelConfig:
 
   Attributes:
     name: Registered model name (`lenet_300_100`, `conv2`, `conv4`, `conv6`,
-      `resnet_cifar`, `vgg16`, `vgg19`, `resnet50`).
+      `resnet_cifar`, `vgg16`, `vgg19`, `resnet50`, `mlp1d`, `conv1d`,
+      `resnet1d`), or `package.module:function`: your own function
+      `function(input_shape, num_classes)` that returns a fresh, uncompiled
+      Keras model with one output of logits `[batch, num_classes]`, imported
+      from the Python path (see `kdticket_tf.models.user_function`).
     depth: Depth of `resnet_cifar` (and `resnet1d`, basic blocks only): 6n+2
       for basic blocks (20, 32, 44, 56, 110), 9n+2 for bottleneck blocks
       (29, 56, 110, ...).
@@ -93,7 +97,11 @@ class ModelConfig:
     width: Channels of the first stage of `resnet_cifar` and `resnet1d`, of
       every layer of `conv1d`; hidden units of `mlp1d`.
   """
-  name: str = setting("lenet_300_100", "model", "Model name.")
+  name: str = setting(
+      "lenet_300_100", "model", "Model name: a registered architecture, or "
+      "package.module:function, your own function (input_shape, num_classes) "
+      "returning an uncompiled Keras model of logits, imported from the "
+      "Python path.")
   depth: int = setting(20, "depth", "Depth of resnet_cifar.")
   block: str = setting("basic", "block", "Residual block of resnet_cifar.",
                        choices=("basic", "bottleneck"))

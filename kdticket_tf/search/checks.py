@@ -11,8 +11,8 @@ runs, in order:
   a global batch the replicas cannot share, an executor that cannot rebuild
   the user's model and data);
 * `check_model`: what `model_fn` returns (a fresh Sequential or functional
-  tf_keras model per call, one input, one output of logits [batch, classes]
-  with no final softmax or sigmoid);
+  tf_keras model per call, a user's `module:function` model too, one input,
+  one output of logits [batch, classes] with no final softmax or sigmoid);
 * `check_pruning`: that something is left to prune and that every layer
   pattern matches a layer;
 * `data_checks.check_dataset` of each user dataset against the model:
@@ -29,6 +29,7 @@ import re
 
 import tf_keras as keras
 
+from kdticket_tf.models import user_function
 from kdticket_tf.pruning import wrapper
 from kdticket_tf.search import data_checks
 from kdticket_tf.search import level_masks
@@ -51,7 +52,8 @@ def check_search(config, data, runner, strategy):
     ValueError: with one sentence naming what was found and what is accepted.
   """
   check_settings(config, data, strategy)
-  model = check_model(runner, fresh=config.model.name == "user")
+  model = check_model(runner, fresh=config.model.name == "user" or
+                      user_function.is_function_name(config.model.name))
   check_pruning(config, runner, model)
   if config.data.dataset == "user":
     data_checks.check_dataset(data.train.ordered(), "train_data", model)
