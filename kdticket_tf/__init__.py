@@ -1,8 +1,11 @@
 """kdticket_tf: lottery tickets in Keras with the KD ticket, rewinding and baselines.
 
-TF-MOT 0.8 works only with Keras 2 (`tf_keras`), so `TF_USE_LEGACY_KERAS=1` is set
-here, before TensorFlow is imported for the first time. Import this package before
-TensorFlow (or set the variable yourself) so that `tf.keras` is `tf_keras`.
+The engine is Keras 2 (`tf_keras`), the one TF-MOT 0.8 prunes, imported as
+`tf_keras` wherever it is used. `TF_USE_LEGACY_KERAS=1` is set here for a script
+that imports this package before TensorFlow (its `tf.keras` is then `tf_keras`);
+import order does not matter otherwise. `import keras` stays Keras 3, and a Keras
+3 model (from `keras`, or from `tf.keras` when TensorFlow came first) is
+translated to tf_keras at the boundary (`keras3/`).
 
 Importing the package does not import TensorFlow: its modules and the public API
 below load on first use, so a command can decide how TensorFlow starts (quietly,

@@ -1,7 +1,9 @@
 """Settings made in the environment before TensorFlow is first imported.
 
-* `TF_USE_LEGACY_KERAS=1`: TF-MOT 0.8 works only with Keras 2 (`tf_keras`), so
-  `tf.keras` must be `tf_keras`.
+* `TF_USE_LEGACY_KERAS=1`: TF-MOT 0.8 works only with Keras 2 (`tf_keras`);
+  when TensorFlow has not been imported yet, `tf.keras` becomes `tf_keras` too.
+  The package itself imports `tf_keras` by name, so it does not depend on what
+  `tf.keras` is (TensorFlow imported first gives Keras 3 there).
 * `TF_CPP_MIN_LOG_LEVEL=2` unless the user set it: TensorFlow's C++ INFO and
   WARNING lines stay out of a library user's output. `TF_LOG_LEVEL_GIVEN`
   records whether the user chose a level and `USER_LOG_LEVEL` which (None when

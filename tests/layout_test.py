@@ -19,6 +19,7 @@ PACKAGE = os.path.join(ROOT, "kdticket_tf")
 LAYOUT_DOC = os.path.join(ROOT, "docs", "dev", "layout.md")
 ALWAYS = {"environment", "logs", "registry"}  # any package may import these
 TOP = {"api", "train", "kdticket_tf"}  # the top level, above every package
+_NAME = r"[a-z_][a-z0-9_]*"  # a package's name (`keras3`)
 
 
 def _modules():
@@ -58,8 +59,9 @@ def _allowed():
   allowed = {}
   for line in text.splitlines():
     cells = [c.strip() for c in line.strip().strip("|").split("|")]
-    if len(cells) == 3 and re.fullmatch(r"`[a-z_]+`", cells[0]):
-      allowed[cells[0].strip("`")] = set(re.findall(r"`([a-z_]+)`", cells[2]))
+    if len(cells) == 3 and re.fullmatch(rf"`{_NAME}`", cells[0]):
+      allowed[cells[0].strip("`")] = set(re.findall(rf"`({_NAME})`",
+                                                    cells[2]))
   return allowed
 
 

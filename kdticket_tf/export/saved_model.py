@@ -137,7 +137,8 @@ def layer_report(model, prunable_names=None):
 
 def export_ticket(model, path, input_shape, metadata, normalization=None,
                   model_name=None, tflite_path=None, dense_gzip_bytes=None,
-                  tflite_int8_path=None, representative_data=None):
+                  tflite_int8_path=None, representative_data=None,
+                  extra_files=()):
   """Writes `model` (stripped, masks applied) as a servable ticket at `path`.
 
   Args:
@@ -154,6 +155,9 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
       conversion (None: none); needs `representative_data`.
     representative_data: Callable yielding `[raw input batch]` lists, the
       int8 conversion's calibration data.
+    extra_files: Callables `write(folder)` that add files to the ticket's
+      folder once its size is measured (`gzip_bytes` is the SavedModel's
+      alone), each returning what `ticket.json` records of them.
 
   Returns:
     The metadata as written.
@@ -178,6 +182,8 @@ def export_ticket(model, path, input_shape, metadata, normalization=None,
   if tflite_int8_path:
     metadata.update(_tflite_metadata(staging, tflite_int8_path, layer_names,
                                      representative_data, "tflite_int8"))
+  for write in extra_files:
+    metadata.update(write(staging))
   ticket = os.path.join(staging, layout_lib.TICKET)
   with open(ticket, "w", encoding="utf-8") as f:
     json.dump(metadata, f, indent=2)

@@ -145,9 +145,10 @@ def wrap_model(model, keep_dense=()):
       not isinstance(model, keras.Sequential) and
       not getattr(model, "_is_graph_network", False)):
     raise ValueError(
-        f"model_fn must return a functional or Sequential tf_keras model, got "
-        f"{type(model).__name__}; import kdticket_tf before TensorFlow so "
-        "tf.keras is tf_keras.")
+        f"wrap_model takes a functional or Sequential tf_keras model, the "
+        f"Keras TF-MOT prunes, not a {type(model).__name__} "
+        f"({type(model).__module__}); a Keras 3 model goes through "
+        "find_tickets, which translates it.")
   wrapped_names = []
 
   def clone_function(layer):

@@ -11,13 +11,16 @@ runs, in order:
   a global batch the replicas cannot share, an executor that cannot rebuild
   the user's model and data);
 * `check_model`: what `model_fn` returns (a fresh Sequential or functional
-  tf_keras model per call, a user's `module:function` model too, one input,
-  one output of logits [batch, classes] with no final softmax or sigmoid);
+  tf_keras model per call, a Keras 3 one as its translation, a user's
+  `module:function` model too, one input, one output of logits
+  [batch, classes] with no final softmax or sigmoid);
 * `check_pruning`: that something is left to prune and that every layer
   pattern matches a layer;
 * `data_checks.check_dataset` of each user dataset against the model:
   batched, `(inputs, labels[, sample_weight])`, inputs of the model's input
-  shape, integer class labels [batch] in range of the model's classes.
+  shape, integer class labels [batch] in range of the model's classes;
+* `check_translation`: that a Keras 3 model's tf_keras translation (the model
+  every check above saw) gives its outputs on a batch of the test data.
 
 `data_checks.check_user_datasets` runs earlier, in `find_tickets`, on what can
 be checked without the model.
@@ -29,6 +32,7 @@ import re
 
 import tf_keras as keras
 
+from kdticket_tf.keras3 import boundary
 from kdticket_tf.models import user_function
 from kdticket_tf.pruning import wrapper
 from kdticket_tf.search import data_checks
@@ -60,6 +64,20 @@ def check_search(config, data, runner, strategy):
     data_checks.check_dataset(data.test, "test_data", model)
     if data.validation is not None:
       data_checks.check_dataset(data.validation, "validation_data", model)
+  check_translation(runner, data)
+
+
+def check_translation(runner, data):
+  """Refuses a Keras 3 model whose tf_keras translation computes otherwise.
+
+  The two models, with the user's initial weights, must give the same
+  outputs on the first batch of the test data (`keras3/translate.py`); a
+  tf_keras model has nothing to compare.
+  """
+  given = runner.build_given()
+  if boundary.is_keras3(given):
+    inputs = next(iter(data.test.take(1)))[0]
+    boundary.check_translation(given, inputs, "the first batch of test_data")
 
 
 def check_settings(config, data, strategy):
@@ -114,7 +132,8 @@ def check_model_fn(model_fn):
   if not callable(model_fn):
     raise ValueError(
         f"model_fn is a {type(model_fn).__name__}, not a function; "
-        "find_tickets needs a function that returns a fresh tf_keras model.")
+        "find_tickets needs a function that returns a fresh tf_keras or "
+        "Keras 3 model.")
   try:
     inspect.signature(model_fn).bind()
   except TypeError:

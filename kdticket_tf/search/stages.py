@@ -9,10 +9,10 @@ coordinator (`lottery.py`) alone writes the run's tables, plot and summary.
 """
 
 import tensorflow as tf
-import tf_keras as keras
 
 from kdticket_tf import data as data_lib
 from kdticket_tf import models as models_lib
+from kdticket_tf.keras3 import boundary
 from kdticket_tf.pruning import wrapper
 from kdticket_tf.run import strategies as distribute_lib
 from kdticket_tf.search import kinds
@@ -63,7 +63,8 @@ class StageRunner:
     """Creates the runner; nothing is trained yet.
 
     Args:
-      model_fn: Returns a fresh, uncompiled tf_keras model (logits output).
+      model_fn: Returns a fresh, uncompiled tf_keras or Keras 3 model
+        (logits output).
       data: The `LotteryData`.
       config: The `LotteryConfig`.
       layout: The `Layout` to read and write.
@@ -86,19 +87,22 @@ class StageRunner:
     self.masks = level_masks.LevelMasks(config, layout)
 
   def build(self, seed=None):
-    """Returns a fresh model built from `seed` (default: the run's seed)."""
-    keras.utils.set_random_seed(self.config.train.seed if seed is None
-                                else seed)
-    # Layers that model_fn leaves unnamed get the same names in every build
-    # and every process (dense, dense_1, ...), so the names a stage records
-    # (thresholds, per-layer rows) are the names a resumed stage builds.
-    keras.backend.reset_uids()
-    model = self.model_fn()
-    if not isinstance(model, keras.Model):
-      raise ValueError(
-          f"model_fn returned {type(model).__name__}, not a tf_keras Model; "
-          "import kdticket_tf before TensorFlow so tf.keras is tf_keras.")
-    return model
+    """Returns a fresh tf_keras model built from `seed` (default: the run's).
+
+    A Keras 3 model from `model_fn` is rebuilt as tf_keras with its weights
+    (`keras3/boundary.py`); something that is no model is refused.
+    """
+    return boundary.engine_model(self.build_given(seed))
+
+  def build_given(self, seed=None):
+    """Returns what `model_fn` returns (tf_keras or Keras 3), from `seed`.
+
+    Layers that model_fn leaves unnamed get the same names in every build and
+    every process (dense, dense_1, ...), so the names a stage records
+    (thresholds, per-layer rows) are the names a resumed stage builds.
+    """
+    boundary.start_build(self.config.train.seed if seed is None else seed)
+    return self.model_fn()
 
   def wrap(self, base):
     """Returns `base` wrapped for pruning (its `keep_dense` layers left alone)."""

@@ -4,7 +4,9 @@ The stage's final weights go into a fresh build of the model, stripped of the
 pruning wrappers, and out as a SavedModel in the TF Serving layout
 (`<base>/<recipe>/<level>`, see `export/saved_model.py`), with TFLite files
 when asked. `ticket.json` gives the row, the per-layer sparsity and the size
-against the dense model's export.
+against the dense model's export. A model that came in as Keras 3 is written
+back in Keras 3 too, as `model.keras` beside the SavedModel (named in
+`ticket.json` as `keras_file`; see `keras3/keras_file.py`).
 """
 
 import os
@@ -13,6 +15,7 @@ import numpy as np
 
 from kdticket_tf.config import settings
 from kdticket_tf.export import saved_model as export_lib
+from kdticket_tf.keras3 import boundary
 from kdticket_tf.search import level_masks
 from kdticket_tf.search import stage_rows
 from kdticket_tf.store import artifacts
@@ -59,6 +62,11 @@ def export_stage(context, key, base_dir=None, force=False):
   dense_gzip_bytes = None
   if key.level and os.path.exists(dense_ticket):
     dense_gzip_bytes = artifacts.read_json(dense_ticket)["gzip_bytes"]
+  extra_files = []
+  given = context.build_given()
+  if boundary.is_keras3(given):
+    extra_files.append(lambda folder: boundary.write_keras_file(
+        given, base, os.path.join(folder, layout_lib.KERAS_FILE)))
   export_lib.export_ticket(
       base, path, context.data.input_shape,
       {"recipe": key.recipe, "level": key.level,
@@ -74,5 +82,5 @@ def export_stage(context, key, base_dir=None, force=False):
       tflite_int8_path=(layout.tflite(key, "_int8")
                         if config.export.tflite_int8 else None),
       representative_data=_representative_data(context),
-      dense_gzip_bytes=dense_gzip_bytes)
+      dense_gzip_bytes=dense_gzip_bytes, extra_files=extra_files)
   return path

@@ -26,6 +26,8 @@
                                  each stage) and `summary` (the lottery curves)
     export/serving/<recipe>/<L>/ the servable ticket (TF Serving layout; the dense
                                  model is `dense/0`)
+      model.keras                the ticket as a Keras 3 file, when the model
+                                 came in as Keras 3
     export/tflite/<recipe>_level_NN.tflite    (and _int8.tflite, quantized)
     workers/<type>_<index>/      a non-chief multi-worker process's own state
 
@@ -43,6 +45,7 @@ FINAL_WEIGHTS = "final.weights.npz"
 CHECKPOINTS = "checkpoints"  # a training's resume state: its checkpoints
 EPOCHS = "epochs"  # ... and its per-epoch records
 TICKET = "ticket.json"  # an exported ticket's description
+KERAS_FILE = "model.keras"  # ... and the ticket in Keras 3's format
 
 
 class StageKey(NamedTuple):
@@ -182,6 +185,10 @@ class Layout:
   def ticket(self, key, base_dir=None):
     """The `ticket.json` of an exported stage (see `serving_path`)."""
     return os.path.join(self.serving_path(key, base_dir), TICKET)
+
+  def keras_file(self, key, base_dir=None):
+    """The `.keras` file of an exported stage whose model is Keras 3."""
+    return os.path.join(self.serving_path(key, base_dir), KERAS_FILE)
 
   def tflite(self, key, suffix=""):
     return self._path("export", "tflite",
