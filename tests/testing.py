@@ -138,3 +138,50 @@ def user_dataset(transform=None, batch=8):
   if transform:
     dataset = dataset.map(transform)
   return dataset.batch(batch) if batch else dataset
+
+
+# A user's own Keras 3 script: `.keras` files loaded without kdticket_tf.
+_KERAS3_SCRIPT = """
+import sys
+import numpy as np
+import keras
+inputs = np.load(sys.argv[1])
+for number, path in enumerate(sys.argv[2:]):
+  model = keras.saving.load_model(path)
+  outputs = np.asarray(model(inputs, training=False))
+  np.savez(f"loaded_{number}.npz", outputs=outputs,
+           **{f"{layer.name}/{index}": value for layer in model.layers
+              for index, value in enumerate(layer.get_weights())})
+print(keras.__version__, sorted(
+    m for m in sys.modules if m.startswith(("kdticket_tf", "tf_keras"))))
+"""
+
+
+def load_in_keras3(paths, inputs, folder):
+  """Loads `.keras` files in a plain Keras 3 process (no kdticket_tf).
+
+  The process runs in `folder`, without `TF_USE_LEGACY_KERAS` or this
+  repository on its path, as a user's own script would.
+
+  Returns:
+    What the process printed (Keras's version and the kdticket_tf or tf_keras
+    modules it loaded: none), and for each file `(outputs on inputs,
+    {"<layer>/<index>": weight})`.
+  """
+  np.save(os.path.join(folder, "inputs.npy"), inputs)
+  env = {k: v for k, v in os.environ.items()
+         if k not in ("TF_USE_LEGACY_KERAS", "PYTHONPATH",
+                      "KDTICKET_TF_SET_LOG_LEVEL")}
+  result = subprocess.run(
+      [sys.executable, "-c", _KERAS3_SCRIPT, "inputs.npy",
+       *[os.path.abspath(path) for path in paths]],
+      cwd=folder, env=dict(env, TF_CPP_MIN_LOG_LEVEL="2"),
+      capture_output=True, text=True, timeout=600, check=False)
+  if result.returncode:
+    raise AssertionError(result.stderr[-3000:])
+  loaded = []
+  for number in range(len(paths)):
+    with np.load(os.path.join(folder, f"loaded_{number}.npz")) as arrays:
+      loaded.append((arrays["outputs"], {k: arrays[k] for k in arrays.files
+                                         if k != "outputs"}))
+  return result.stdout.strip().splitlines()[-1], loaded

@@ -62,7 +62,8 @@ def translate(model):
         "translates Keras 3 Sequential and functional models only, which it "
         "rebuilds as tf_keras for TF-MOT to prune: build it with "
         "keras.Sequential or keras.Model(inputs, outputs).")
-  translated.trainable = model.trainable
+  if not model.trainable:  # (True would unfreeze every layer)
+    translated.trainable = False
   copy_weights(model, translated)
   return translated
 
