@@ -1,4 +1,4 @@
-"""The boundary: tf_keras models pass, Keras 3 ones are translated, others refused.
+"""The boundary: tf_keras models pass, Keras 3 ones are translated, no others.
 
 Builds through `start_build` repeat a Keras 3 model's initial weights and its
 unnamed layers' names, as they do a tf_keras one's; something that is no model
@@ -57,7 +57,8 @@ class BoundaryTest(tf.test.TestCase):
     for value, found in (
         ({"layers": []}, r"a dict \(builtins\.dict\)"),
         (None, r"a NoneType \(builtins\.NoneType\)"),
-        (tf.Module(), r"a Module \(tensorflow\.python\.module\.module\.Module\)")):
+        (tf.Module(),
+         r"a Module \(tensorflow\.python\.module\.module\.Module\)")):
       with self.subTest(found):
         with self.assertRaisesRegex(
             ValueError, f"^model_fn returned {found}, not a Keras model; "

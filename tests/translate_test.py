@@ -1,4 +1,4 @@
-"""A Keras 3 model's graph rebuilt as tf_keras: the same layers, wiring, weights.
+"""A Keras 3 model's graph rebuilt as tf_keras: same layers, wiring, weights.
 
 A functional ConvNet (BatchNormalization called with `training=False`, a
 residual Add, a layer shared by two calls) and a Sequential MLP translate to
@@ -63,7 +63,7 @@ class TranslateTest(tf.test.TestCase):
     statistics.set_weights([w + 0.5 for w in statistics.get_weights()])
     translated = translate.translate(model)
     self.assertIsInstance(translated, tf_keras.Model)
-    self.assertTrue(translated._is_graph_network)  # pylint: disable=protected-access
+    self.assertEqual(type(translated).__name__, "Functional")
     self.assertEqual(translated.name, "convnet")
     self.assertEqual([(l.name, type(l).__name__) for l in translated.layers],
                      [(l.name, type(l).__name__) for l in model.layers])
@@ -72,7 +72,7 @@ class TranslateTest(tf.test.TestCase):
           layer.name).get_weights()):
         self.assertAllEqual(expected, found)
     # The shared layer is one layer called twice; the Add joins two branches.
-    self.assertLen(translated.get_layer("shared")._inbound_nodes, 2)  # pylint: disable=protected-access
+    self.assertLen(translated.get_layer("shared").inbound_nodes, 2)
     self.assertLen(translated.get_layer("residual").input, 2)
     self.assertLessEqual(
         translate.check_outputs(model, translated, _images()),

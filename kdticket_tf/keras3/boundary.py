@@ -1,4 +1,4 @@
-"""Where the search meets the user's model: tf_keras as it is, Keras 3 translated.
+"""Where the search meets the user's model: tf_keras as is, Keras 3 translated.
 
 The search builds every model through `start_build` and `engine_model`
 (`search/stages.py`): a tf_keras model goes on as it is; a Keras 3 model
@@ -69,7 +69,7 @@ def engine_model(model):
   if isinstance(model, tf_keras.Model):
     return model
   if is_keras3(model):
-    from kdticket_tf.keras3 import translate  # pylint: disable=g-import-not-at-top
+    from kdticket_tf.keras3 import translate  # Keras 3, loaded on first use
     return translate.translate(model)
   if isinstance(model, tf_keras.layers.Layer):
     raise ValueError(
@@ -93,7 +93,7 @@ def check_translation(keras3_model, inputs, where):
   Raises:
     ValueError: when the outputs differ by more than `translate.TOLERANCE`.
   """
-  from kdticket_tf.keras3 import translate  # pylint: disable=g-import-not-at-top
+  from kdticket_tf.keras3 import translate
   translate.check_outputs(keras3_model, translate.translate(keras3_model),
                           inputs, where)
 
@@ -103,5 +103,5 @@ def write_keras_file(keras3_model, ticket, path):
 
   See `keras_file.write`.
   """
-  from kdticket_tf.keras3 import keras_file  # pylint: disable=g-import-not-at-top
+  from kdticket_tf.keras3 import keras_file
   return keras_file.write(keras3_model, ticket, path)

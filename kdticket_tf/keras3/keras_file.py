@@ -1,4 +1,4 @@
-"""A ticket written back in the user's Keras: a `.keras` file that Keras 3 loads.
+"""A ticket written back in the user's Keras: a `.keras` file Keras 3 loads.
 
 The ticket's weights (a tf_keras model) are copied layer by layer into a fresh
 build of the user's own Keras 3 model, checked to be the same numbers (the

@@ -1,10 +1,11 @@
-"""A Keras 3 Sequential or functional model, rebuilt as tf_keras with its weights.
+"""A Keras 3 Sequential or functional model rebuilt as tf_keras, with weights.
 
 `tf_keras.Model.from_config` cannot read a Keras 3 config (its InputLayer's
 `batch_shape`, its dtype policies, its inbound-node format and its new fields
 all differ), so the model is rebuilt here:
 
-* each layer by `allowlist.layer` (a class or field it does not know is refused);
+* each layer by `allowlist.layer` (a class or field it does not know is
+  refused);
 * a functional model's graph from the inbound nodes of Keras 3's
   `get_config()`, node by node: each call of a layer (a shared layer is called
   once per node) on the tf_keras tensors of its Keras 3 inputs, with its
