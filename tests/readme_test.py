@@ -1,6 +1,7 @@
 """The front page and the manual: the example runs, the links and commands hold.
 
-README.md's Python example runs as written; README.md stays a front page (at
+README.md's Python examples run as written (a tf_keras one, and a Keras 3 one
+whose tickets come back as `.keras` files); README.md stays a front page (at
 most 12 KiB); every relative link of README.md and docs/**/*.md names a file
 that exists; every trainer command there names flagfiles that exist and flags
 the trainer defines; every tool named exists; every `kdticket_tf.<name>` is a
@@ -112,18 +113,30 @@ def _python_blocks(page):
           if language == "python"]
 
 
+def _run_example(example, folder):
+  """Runs a README example as a user's own script in `folder`."""
+  script = os.path.join(folder, "example.py")
+  with open(script, "w", encoding="utf-8") as stream:
+    stream.write(example)
+  environment = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
+  environment.pop("TF_USE_LEGACY_KERAS", None)
+  return subprocess.run([sys.executable, script], cwd=folder,
+                        env=environment, capture_output=True, text=True,
+                        timeout=600, check=False)
+
+
 class ReadmeExampleTest(tf.test.TestCase):
 
+  def test_the_readme_has_its_two_python_examples(self):
+    examples = _python_blocks(README)
+    self.assertLen(examples, 2)
+    self.assertIn("import tf_keras as keras", examples[0])
+    self.assertTrue(examples[1].startswith("import keras  # Keras 3\n"))
+
   def test_the_readme_python_example_runs_as_written(self):
-    (example,) = _python_blocks(README)
-    folder = self.get_temp_dir()
-    script = os.path.join(folder, "example.py")
-    with open(script, "w", encoding="utf-8") as stream:
-      stream.write(example)
-    environment = dict(os.environ, PYTHONPATH=ROOT, TF_CPP_MIN_LOG_LEVEL="2")
-    result = subprocess.run([sys.executable, script], cwd=folder,
-                            env=environment, capture_output=True, text=True,
-                            timeout=600, check=False)
+    folder = os.path.join(self.get_temp_dir(), "tf_keras_example")
+    os.makedirs(folder)
+    result = _run_example(_python_blocks(README)[0], folder)
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     with open(os.path.join(folder, "workdirs", "mine", "results.json")) as f:
       rows = json.load(f)
@@ -140,6 +153,28 @@ class ReadmeExampleTest(tf.test.TestCase):
                      [1.0, 0.8, 0.64])
     # Ten classes: chance is 10%; the dense MLP learns well above it.
     self.assertGreater(rows[0]["test_accuracy"], 0.3)
+
+  def test_the_readme_keras3_example_runs_as_written(self):
+    folder = os.path.join(self.get_temp_dir(), "keras3_example")
+    os.makedirs(folder)
+    result = _run_example(_python_blocks(README)[1], folder)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    workdir = os.path.join(folder, "workdirs", "keras3")
+    with open(os.path.join(workdir, "results.json")) as f:
+      rows = json.load(f)
+    self.assertEqual([(row["recipe"], row["level"]) for row in rows],
+                     [("dense", 0), ("kd", 1), ("kd", 2), ("kd", 3)])
+    self.assertAlmostEqual(rows[-1]["weights_remaining"], 0.512, places=2)
+    for row in rows:
+      ticket = kdticket_tf.read_ticket(os.path.join(
+          workdir, "export", "serving", row["recipe"], str(row["level"])))
+      self.assertEqual(ticket["keras_file"], "model.keras")
+    # The last line: the loaded ticket's non-zero weights (kernels and
+    # biases) of its 1,604, about half of the kernels' 1,536 pruned.
+    left, total = re.fullmatch(r"(\d+) of (\d+) weights left",
+                               result.stdout.strip().splitlines()[-1]).groups()
+    self.assertEqual(int(total), 20 * 64 + 64 + 64 * 4 + 4)
+    self.assertBetween(int(left), 0.512 * 1536, 0.512 * 1536 + 68)
 
 
 class DocsTest(tf.test.TestCase):
