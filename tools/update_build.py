@@ -30,6 +30,9 @@ _SIZES = {
     "mnist1d_test": "medium", "tflite_test": "medium",
     "kd_crosscheck_test": "medium",
     "user_function_test": "medium",  # about 1 min: four command-line runs
+    # Keras 3 searches, or plain Keras 3 processes beside the test's own.
+    "keras3_search_test": "medium", "import_order_test": "medium",
+    "keras_file_test": "medium", "boundary_test": "medium",
 }
 _HEADER = """\
 # Bazel targets of kdticket_tf, written by tools/update_build.py: one py_library
