@@ -28,6 +28,9 @@ _API = {
     "Lottery": "search.lottery", "LotteryFailedError": "search.lottery",
     "WorkdirInUseError": "store.workdir",
     "ConfigMismatchError": "config.recorded",
+    "TrainingDivergedError": "training.divergence",
+    "NonFiniteDataError": "training.divergence",
+    "WriteError": "store.artifacts",
     # The configs.
     "LotteryConfig": "config", "DataConfig": "config", "ModelConfig": "config",
     "TrainConfig": "config", "PruningConfig": "config",

@@ -37,6 +37,23 @@ class PipelineTest(tf.test.TestCase):
     again = pipeline.pad_crop_flip(2)(images, tf.constant([1, 2], tf.int64))
     self.assertAllEqual(out, again)
 
+  def test_inputs_with_nan_or_inf_are_refused_before_training(self):
+    images = np.zeros((6, 2, 2, 1), np.float32)
+    labels = np.zeros(6, np.int64)
+    images[4, 1, 0, 0] = np.nan
+    images[5, 0, 0, 0] = -np.inf
+    settings = config.DataConfig(batch_size=2, augment=False)
+    with self.assertRaisesRegex(
+        ValueError, r"^The training inputs hold NaN or Inf in 2 of 6 examples "
+        r"\(the first is example 4\); replace them \(np.nan_to_num\)"):
+      pipeline.from_arrays("x", (images, labels), (images[:2], labels[:2]),
+                           settings, 0, [0.0], [1.0], 2)
+    with self.assertRaisesRegex(ValueError, "^The test inputs hold NaN or Inf "
+                                "in 1 of 2 examples"):
+      pipeline.from_arrays("x", (images[:4], labels[:4]),
+                           (images[3:5], labels[3:5]), settings, 0, [0.0],
+                           [1.0], 2)
+
 
 class IdxTest(tf.test.TestCase):
 

@@ -38,7 +38,9 @@ import tensorflow as tf
 from kdticket_tf.store import artifacts
 from kdticket_tf.store import layout as layout_lib
 from kdticket_tf.run import local_workers as local_executor
+from kdticket_tf.run import outcomes
 from kdticket_tf.search import worker
+from kdticket_tf.training import divergence
 from tests import testing
 
 # The instability analysis runs first on every executor: rewind_step=auto
@@ -286,6 +288,37 @@ class _Runner:
   def run(self, key):
     self.ran.append((key, os.getpid()))
     return {"recipe": key.recipe, "level": key.level}
+
+
+class _FailingRunner(_Runner):
+  """A runner whose stage raises `error`."""
+
+  def __init__(self, workdir, error):
+    super().__init__(workdir)
+    self.error = error
+
+  def run(self, key):
+    raise self.error
+
+
+class OutcomesTest(tf.test.TestCase):
+
+  def test_a_worker_reports_a_stage_s_write_error_and_divergence_whole(self):
+    # What local workers and Ray tasks send back (`run_in_worker`): the
+    # stage named in a write error, a diverged training's sentence as it is.
+    key = layout_lib.StageKey("kd", 2)
+    full = artifacts.WriteError(28, "No space left on device", "/w/x.npz")
+    outcome = outcomes.run_in_worker(
+        _FailingRunner(self.get_temp_dir(), full), key)
+    self.assertEqual(outcome.error,
+                     "Could not write /w/x.npz for stage kd/level_02: [Errno "
+                     "28] No space left on device; free space and rerun to "
+                     "resume.")
+    diverged = divergence.TrainingDivergedError("Training of kd/level_02 ...")
+    outcome = outcomes.run_in_worker(
+        _FailingRunner(self.get_temp_dir(), diverged), key)
+    self.assertEqual((outcome.row, outcome.failure, outcome.error),
+                     (None, None, "Training of kd/level_02 ..."))
 
 
 class LocalWorkersTest(tf.test.TestCase):

@@ -1,6 +1,7 @@
 """End-to-end tests of the level loop on a tiny model and synthetic data."""
 
 import dataclasses
+import errno
 import glob
 import importlib.util
 import json
@@ -251,6 +252,59 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
       rows = resumed.run()
     self.assertEqual(fits, [1])  # the dense run was done; level 1 from epoch 1
     self.assertEqual(rows[-1]["epochs"], 3)
+
+  def test_a_full_disk_names_file_and_stage_and_a_rerun_resumes(self):
+    # A checkpoint (TensorFlow's error), then a weights file (an OSError)
+    # of lt level 1 cannot be written; the rerun after each resumes, and the
+    # search ends as one that never met a full disk.
+    cfg = tiny_config(("lt",), levels=1)
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, deterministic=True))
+    reference = os.path.join(self.get_temp_dir(), "reference")
+    self._run(cfg, reference)[0].run()
+    search, workdir = self._run(cfg)
+    stage = level_dir(workdir, "lt", 1)
+    save = tf.train.CheckpointManager.save
+
+    def full_at_epoch_two(manager, checkpoint_number=None, **options):
+      if manager.directory.startswith(stage) and checkpoint_number == 2:
+        raise tf.errors.ResourceExhaustedError(
+            None, None, f"{manager.directory}/ckpt-2_temp/part-0; No space "
+            "left on device [Op:SaveV2]")
+      return save(manager, checkpoint_number=checkpoint_number, **options)
+
+    with mock.patch.object(tf.train.CheckpointManager, "save",
+                           full_at_epoch_two):
+      with self.assertRaises(OSError) as raised:
+        search.run()
+    self.assertEqual(
+        str(raised.exception),
+        f"Could not write {stage}/checkpoints/ckpt-2 for stage lt/level_01: "
+        "[Errno 28] No space left on device; free space and rerun to resume.")
+    self.assertFalse(os.path.exists(os.path.join(stage, "metrics.json")))
+    final = os.path.join(stage, "final.weights.npz")
+    replace = os.replace
+
+    def full_for_final_weights(source, target):
+      if target == final:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+      return replace(source, target)
+
+    with mock.patch.object(os, "replace", full_for_final_weights):
+      with self.assertRaises(OSError) as raised:
+        self._run(cfg, workdir)[0].run()
+    self.assertEqual(
+        str(raised.exception),
+        f"Could not write {final} for stage lt/level_01: [Errno 28] No space "
+        "left on device; free space and rerun to resume.")
+    rows = self._run(cfg, workdir)[0].run()
+    self.assertEqual(testing.npz_differences(reference, workdir), [])
+    with open(os.path.join(reference, "results.json")) as stream:
+      expected = json.load(stream)
+    self.assertEqual([{k: v for k, v in r.items() if k != "seconds"}
+                      for r in rows],
+                     [{k: v for k, v in r.items() if k != "seconds"}
+                      for r in expected])
 
   def test_rewind_step_beyond_training_is_refused(self):
     with self.assertRaisesRegex(ValueError, "rewind_step=9ep"):

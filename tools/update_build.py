@@ -28,7 +28,7 @@ _SIZES = {
     # Over 15 s each under Bazel on 2 cores (their test.xml times).
     "instability_test": "medium", "instability_report_test": "medium",
     "mnist1d_test": "medium", "tflite_test": "medium",
-    "kd_crosscheck_test": "medium",
+    "kd_crosscheck_test": "medium", "divergence_test": "medium",
     "user_function_test": "medium",  # about 1 min: four command-line runs
     # Keras 3 searches, or plain Keras 3 processes beside the test's own.
     "keras3_search_test": "medium", "import_order_test": "medium",

@@ -4,7 +4,8 @@
 `LotteryData`: a validation split held out by a fixed permutation
 (`split_arrays`), per-channel normalisation (`normalizer`), the standard
 augmentation (`pad_crop_flip`), a training stream (`streams.ArrayStream`) and
-cached evaluation datasets (`eval_dataset`).
+cached evaluation datasets (`eval_dataset`). Inputs that hold NaN or Inf are
+refused there (`check_finite`), before anything trains on them.
 """
 
 import dataclasses
@@ -117,6 +118,27 @@ def split_arrays(images, labels, validation_size, train_size=0):
   return images, labels, validation[0], validation[1]
 
 
+def check_finite(images, split):
+  """Refuses floating-point inputs that hold NaN or Inf, before any training.
+
+  Args:
+    images: NumPy array [N, ...] of inputs (integer ones are always finite).
+    split: What they are, for the error (`training`, `test`).
+
+  Raises:
+    ValueError: naming how many examples hold them and the first one.
+  """
+  if not np.issubdtype(images.dtype, np.floating):
+    return
+  bad = ~np.isfinite(images.reshape(len(images), -1)).all(axis=1)
+  if bad.any():
+    raise ValueError(
+        f"The {split} inputs hold NaN or Inf in {int(bad.sum())} of "
+        f"{len(images)} examples (the first is example {int(np.argmax(bad))}); "
+        "replace them (np.nan_to_num) or drop those examples before the "
+        "search.")
+
+
 def from_arrays(name, train_arrays, test_arrays, config, seed, mean, std,
                 num_classes, augment=None):
   """Builds `LotteryData` from NumPy (images, labels) pairs.
@@ -135,7 +157,12 @@ def from_arrays(name, train_arrays, test_arrays, config, seed, mean, std,
 
   Returns:
     The `LotteryData`.
+
+  Raises:
+    ValueError: for inputs that hold NaN or Inf (`check_finite`).
   """
+  check_finite(train_arrays[0], "training")
+  check_finite(test_arrays[0], "test")
   images, labels, val_images, val_labels = split_arrays(
       train_arrays[0], train_arrays[1], config.validation_size, config.train_size)
   preprocess = normalizer(mean, std)

@@ -229,7 +229,7 @@ def train_copy(runner, step, data_seed, masks, folder, run_name):
         os.path.join(layout.tensorboard, run_name)))
   training.train(model, data, config.train, plan, folder,
                  training.compile_classifier, callbacks=callbacks,
-                 evaluate={"test": runner.data.test})
+                 evaluate={"test": runner.data.test}, name=run_name)
   weights_lib.save_model_weights(
       os.path.join(folder, layout_lib.FINAL_WEIGHTS), base)
   for name in (layout_lib.CHECKPOINTS, layout_lib.EPOCHS):

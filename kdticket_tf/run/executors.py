@@ -15,11 +15,12 @@ datasets and models) and returns the worker's stage runner; `make` builds the
 executor a config names. The coordinator (`lottery.py`) submits ready stages and
 records what `wait()` returns:
 
-* a row (the stage finished, or its training diverged: the row says so);
+* a row: the stage finished;
 * a failure: the stage could not finish (its worker died twice, or it raised
   an unexpected error); stages that need it are skipped, the others go on;
 * an error: a problem the user must fix (a corrupt file, a setting that cannot
-  run); the search stops and the error is reported.
+  run, a training that diverged, a file that could not be written); the search
+  stops and the error is reported.
 
 Importing this module does not import TensorFlow (Ray imports it in its
 workers before a task sets their threads).

@@ -1,8 +1,9 @@
 """What becomes of a stage submitted to an executor, and how a worker runs it.
 
-`run_stage` runs a stage holding its lock; `run_in_worker` turns what happens
-in a worker into an `Outcome`: a row, a failure (the stage could not finish),
-or an error the user must fix (the search stops).
+`run_stage` runs a stage holding its lock, and names the stage in the error
+of a file it could not write; `run_in_worker` turns what happens in a worker
+into an `Outcome`: a row, a failure (the stage could not finish), or an error
+the user must fix (the search stops: a diverged training, a full disk, ...).
 """
 
 import dataclasses
@@ -11,6 +12,7 @@ import traceback
 from typing import Optional
 
 from kdticket_tf.run import stage_lock
+from kdticket_tf.store import artifacts
 from kdticket_tf.store import layout as layout_lib
 
 # Errors a user must fix: the search stops on them, whichever stage meets them.
@@ -23,7 +25,7 @@ class Outcome:
 
   Attributes:
     key: The stage.
-    row: Its result row (finished, or failed by a diverging loss).
+    row: Its result row.
     failure: Why it could not finish, when it has no row.
     error: A problem the user must fix; the search stops.
   """
@@ -38,9 +40,16 @@ def run_stage(runner, key):
 
   Whichever process trains a stage holds its lock, so no stage is trained by
   two live processes at once (see `stage_lock.py`).
+
+  Raises:
+    WriteError: a file of the stage could not be written, naming the file and
+      the stage (`artifacts.WriteError`); what was written before is kept.
   """
-  with stage_lock.StageLock(runner.layout.stage_lock(key), str(key)):
-    return runner.run(key)
+  try:
+    with stage_lock.StageLock(runner.layout.stage_lock(key), str(key)):
+      return runner.run(key)
+  except artifacts.WriteError as error:
+    raise error.for_stage(str(key)) from error
 
 
 def run_in_worker(runner, key):

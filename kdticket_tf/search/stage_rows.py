@@ -1,10 +1,12 @@
-"""What a stage leaves: its `metrics.json`, whose row says done or failed.
+"""What a stage leaves: its `metrics.json`, whose row says it is done.
 
 A stage writes its result row into its own folder's `metrics.json` (beside the
 per-layer sparsity and the per-epoch history, or an instability stage's rows);
 a stage whose `metrics.json` says `done` is finished and is never recomputed.
-A stage that failed leaves a row that says why, with its sparsity when its
-masks were written.
+A stage that could not finish (its worker died twice, an unexpected error)
+gets a row from the coordinator that says why, with its sparsity when its
+masks were written; a stage whose training diverged stops the search instead
+(`divergence.TrainingDivergedError`) and leaves no row.
 """
 
 import os
@@ -37,12 +39,4 @@ def failure_row(layout, key, error):
     row.update(sparsity=sparsity, weights_remaining=1.0 - sparsity)
   except ValueError:  # no masks (yet), or unreadable ones: no sparsity
     pass
-  return row
-
-
-def failed_row(layout, key, error):
-  """Records `key` as failed in its own folder; returns its result row."""
-  row = failure_row(layout, key, error)
-  artifacts.write_json(layout.metrics(key),
-                       {"status": FAILED, "row": row, "error": str(error)})
   return row

@@ -116,8 +116,8 @@ class StageRunner:
   def run(self, key):
     """Runs `key` unless it finished (exporting it if asked); returns its row.
 
-    A training whose loss becomes non-finite is recorded as failed (its row
-    says why); any other error propagates.
+    Its errors propagate: a training whose loss becomes NaN or infinite
+    raises `TrainingDivergedError`, and the search stops.
     """
     return kinds.of(key).run(self, key)
 

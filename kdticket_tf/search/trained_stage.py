@@ -1,9 +1,10 @@
 """What the dense run and the tickets share: a stage that trains one network.
 
 `TrainedKind` runs a stage unless it finished: under the run's determinism and
-mixed-precision settings, inside the distribution strategy, recording a
-training whose loss became non-finite as failed (its row says why). It then
-exports the stage as a servable ticket when exports are on. Its kinds
+mixed-precision settings, inside the distribution strategy. A training whose
+loss becomes NaN or infinite raises `TrainingDivergedError` (a `ValueError`:
+the search stops, the stage is not recorded and trains again on a rerun). It
+then exports the stage as a servable ticket when exports are on. Its kinds
 (`dense_stage`, `ticket_stage`) say only how their network is built and
 trained (`train`), and what their stages need (`add_stages`).
 
@@ -49,8 +50,9 @@ class TrainedKind(abc.ABC):
   def run(self, context, key):
     """Runs `key` unless it finished, exports it if asked; returns its row.
 
-    A training whose loss becomes non-finite is recorded as failed (its row
-    says why); any other error propagates.
+    Raises:
+      TrainingDivergedError: its loss became NaN or infinite.
+      NonFiniteDataError: its evaluation data holds NaN or Inf.
     """
     row = stage_rows.finished_row(context.layout, key)
     if row is None:
@@ -62,12 +64,12 @@ class TrainedKind(abc.ABC):
       try:
         with context.strategy.scope():
           row = self.train(context, key, time.time())
-      except training.TrainingDivergedError as error:
-        return stage_rows.failed_row(context.layout, key, error)
       finally:
         keras.mixed_precision.set_global_policy("float32")
     if context.config.export.saved_model and context.chief:
-      ticket_export.export_stage(context, key)
+      # A full disk names the ticket's folder (TensorFlow's error does not).
+      with artifacts.writing(context.layout.serving_path(key)):
+        ticket_export.export_stage(context, key)
     return row
 
   @abc.abstractmethod
@@ -90,7 +92,7 @@ def fit(context, key, model, data, plan, compile_fn, callbacks):
       model, data, context.config.train, plan, context.layout.stage_dir(key),
       compile_fn, callbacks=callbacks,
       evaluate={"test": context.data.test,
-                "validation": context.data.validation})
+                "validation": context.data.validation}, name=str(key))
 
 
 def finish(context, key, metrics):

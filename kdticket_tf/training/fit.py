@@ -8,7 +8,6 @@ continues from its last finished epoch with the same data order.
 """
 
 import dataclasses
-import math
 import os
 import time
 from typing import Optional
@@ -17,11 +16,8 @@ import tensorflow as tf
 import tf_keras as keras
 
 from kdticket_tf.store import artifacts
+from kdticket_tf.training import divergence
 from kdticket_tf.training import schedules
-
-
-class TrainingDivergedError(RuntimeError):
-  """The training loss became NaN or infinite."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,20 +112,31 @@ def add_weight_decay(model, weight_decay):
 class EvaluateEachEpoch(keras.callbacks.Callback):
   """Evaluates on named datasets at epoch ends; adds `<name>_<metric>` logs.
 
-  Every `every` epochs and at the last epoch `last_epoch` (1-based).
+  Every `every` epochs and at the last epoch `last_epoch` (1-based); never
+  after an epoch whose training loss is not finite. Data holding NaN or Inf
+  stops the training (`guard`, a `divergence.StopOnNonFinite`).
   """
 
-  def __init__(self, datasets, every=1, last_epoch=None):
+  def __init__(self, datasets, every=1, last_epoch=None, guard=None):
     super().__init__()
-    self._datasets = {k: v for k, v in datasets.items() if v is not None}
+    self._datasets = {k: divergence.checked(v, k)
+                      for k, v in datasets.items() if v is not None}
     self._every = every
     self._last_epoch = last_epoch
+    self._guard = guard
 
   def on_epoch_end(self, epoch, logs=None):
     if (epoch + 1) % self._every and epoch + 1 != self._last_epoch:
       return
+    if not divergence.finite(logs.get("loss", 0.0)):
+      return
     for name, dataset in self._datasets.items():
-      values = self.model.evaluate(dataset, verbose=0, return_dict=True)
+      try:
+        values = self.model.evaluate(dataset, verbose=0, return_dict=True)
+      except tf.errors.InvalidArgumentError as error:
+        if self._guard is None or not self._guard.evaluation_failed(error):
+          raise
+        return
       for metric, value in values.items():
         logs[f"{name}_{metric}"] = value
 
@@ -148,13 +155,18 @@ class LogLearningRate(keras.callbacks.Callback):
 
 
 class CheckpointEachEpoch(keras.callbacks.Callback):
-  """Saves model + optimizer, then the epoch's metrics, at each epoch end."""
+  """Saves model + optimizer, then the epoch's metrics, at each epoch end.
 
-  def __init__(self, manager, history_dir, history):
+  Not at the end of an epoch that `guard` (a `divergence.StopOnNonFinite`)
+  stopped, nor of one whose metrics are not finite.
+  """
+
+  def __init__(self, manager, history_dir, history, guard=None):
     super().__init__()
     self._manager = manager
     self._history_dir = history_dir
     self._history = history
+    self._guard = guard
     self._started = None
 
   def on_epoch_begin(self, epoch, logs=None):
@@ -164,31 +176,16 @@ class CheckpointEachEpoch(keras.callbacks.Callback):
     record = {"epoch": epoch + 1}
     record.update({k: float(v) for k, v in (logs or {}).items()})
     record["seconds"] = time.time() - self._started
-    if not all(math.isfinite(v) for k, v in record.items() if k != "epoch"):
+    if (self._guard is not None and self._guard.error is not None) or not all(
+        divergence.finite(v) for k, v in record.items() if k != "epoch"):
       return  # never checkpoint a diverged model
     self._history.append(record)
-    self._manager.save(checkpoint_number=epoch + 1)
+    with artifacts.writing(
+        os.path.join(self._manager.directory, f"ckpt-{epoch + 1}")):
+      self._manager.save(checkpoint_number=epoch + 1)
     artifacts.write_json(
         os.path.join(self._history_dir, f"epoch_{epoch + 1:04d}.json"),
         self._history)
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-  """Stops training after an epoch whose mean loss is NaN or infinite.
-
-  Checked once per epoch (a non-finite batch makes the epoch mean non-finite),
-  so the training step carries no per-batch callback.
-  """
-
-  def __init__(self):
-    super().__init__()
-    self.failed_epoch = None
-
-  def on_epoch_end(self, epoch, logs=None):
-    loss = (logs or {}).get("loss")
-    if loss is not None and not math.isfinite(float(loss)):
-      self.failed_epoch = epoch + 1
-      self.model.stop_training = True
 
 
 def _restore(manager, checkpoint, history_dir):
@@ -241,8 +238,13 @@ def _restore_whole(checkpoint, path):
 
 
 def train(model, data, config, plan, folder, compile_fn,
-          callbacks=(), evaluate=None):
+          callbacks=(), evaluate=None, name=None):
   """Trains `model` for `plan.steps` steps; resumes from `folder` if possible.
+
+  A training whose loss, weights or evaluation become NaN or infinite stops
+  at the end of that epoch and raises (see `divergence.py`); its epochs until
+  then stay checkpointed (not the one that failed), so a rerun after the fix
+  resumes.
 
   Args:
     model: The Keras model to `fit` (a wrapped network or a `Distiller`).
@@ -255,12 +257,19 @@ def train(model, data, config, plan, folder, compile_fn,
       `steps_per_execution`).
     callbacks: Extra Keras callbacks.
     evaluate: Datasets evaluated at each epoch end, `{"test": ds, ...}`.
+    name: What the errors call the network (default: `folder`), its stage
+      (`kd/level_02`).
 
   Returns:
     The list of per-epoch metric dicts (restored epochs included).
 
   Raises:
-    TrainingDivergedError: when the loss becomes NaN or infinite.
+    divergence.TrainingDivergedError: when the loss or the weights become
+      NaN or infinite, in one sentence naming `name`, the step and the
+      likely causes.
+    divergence.NonFiniteDataError: when an evaluated dataset holds NaN or Inf.
+    artifacts.WriteError: when a checkpoint or an epoch's record cannot be
+      written.
   """
   steps_per_epoch = data.train.steps_per_epoch
   optimizer = make_optimizer(config,
@@ -275,12 +284,14 @@ def train(model, data, config, plan, folder, compile_fn,
   history = _restore(manager, checkpoint, history_dir)
   done = len(history)
   full_epochs, remainder = divmod(plan.steps, steps_per_epoch)
-  nonfinite = StopOnNonFiniteLoss()
+  nonfinite = divergence.StopOnNonFinite(
+      name or folder, divergence.learning_rate_setting(config, plan))
   last_epoch = full_epochs + (1 if remainder else 0)
   all_callbacks = [EvaluateEachEpoch(evaluate or {}, config.eval_every,
-                                     last_epoch), LogLearningRate(),
-                   *callbacks, nonfinite,
-                   CheckpointEachEpoch(manager, history_dir, history)]
+                                     last_epoch, nonfinite),
+                   LogLearningRate(), *callbacks, nonfinite,
+                   CheckpointEachEpoch(manager, history_dir, history,
+                                       nonfinite)]
   chunks = [(full_epochs, steps_per_epoch)]
   if remainder:
     chunks.append((full_epochs + 1, remainder))
@@ -292,9 +303,7 @@ def train(model, data, config, plan, folder, compile_fn,
               epochs=end_epoch,
               initial_epoch=done, steps_per_epoch=steps,
               callbacks=all_callbacks, verbose=2 if config.verbose else 0)
-    if nonfinite.failed_epoch is not None:
-      raise TrainingDivergedError(
-          f"The training loss became non-finite in epoch "
-          f"{nonfinite.failed_epoch}; lower the learning rate.")
+    if nonfinite.error is not None:
+      raise nonfinite.error
     done = len(history)
   return history

@@ -73,7 +73,9 @@ class SaveWeightsAtStep(keras.callbacks.Callback):
     self._epoch = epoch
 
   def _save_if_due(self, step):
-    if step == self._step and not os.path.exists(self._path):
+    # Saved again when a resumed training passes step k again (it stopped
+    # in that epoch: killed, or diverged), so θk is always this run's.
+    if step == self._step:
       weights_lib.save_model_weights(self._path, self._base)
 
   def on_train_batch_end(self, batch, logs=None):
