@@ -7,7 +7,8 @@ exported ticket has a `model.keras` that `ticket.json` names and a plain Keras
 3 process loads: it holds the ticket's weights exactly (its zeros included)
 and predicts what the ticket's SavedModel does, within 1e-5. A Keras 3 model
 with a layer outside the allowlist, or a softmax output, is refused before
-anything trains, naming it.
+anything trains, naming it. A rerun resumes with the names Keras gave the
+layers, and `run_instability` takes a Keras 3 model too.
 """
 
 import dataclasses
@@ -177,6 +178,28 @@ class Keras3SearchTest(tf.test.TestCase):
         "activation; find_tickets needs logits"):
       kdticket_tf.find_tickets(model_fn, data, data,
                                os.path.join(self.get_temp_dir(), "softmax"))
+
+  def test_a_rerun_resumes_with_the_names_keras_gave_the_layers(self):
+    # Keras 3 names unnamed layers by counting those built so far: each build
+    # must name them as the first did (keep_dense, masks and rows use them).
+    def model_fn():
+      return keras.Sequential([keras.Input((testing.USER_FEATURES,)),
+                               L.Dense(16, activation="relu"),
+                               L.Dense(testing.USER_CLASSES)])
+    data = testing.user_dataset()
+    workdir = os.path.join(self.get_temp_dir(), "rerun")
+    settings = dict(
+        train=kdticket_tf.TrainConfig(duration=kdticket_tf.Duration(1, "ep"),
+                                      verbose=0),
+        pruning=kdticket_tf.PruningConfig(levels=1, keep_dense=("dense_1",)),
+        export=kdticket_tf.ExportConfig(saved_model=False))
+    first = kdticket_tf.find_tickets(model_fn, data, data, workdir, **settings)
+    model_fn(), model_fn()  # the user builds more models in between
+    again = kdticket_tf.find_tickets(model_fn, data, data, workdir, **settings)
+    self.assertEqual(again, first)
+    metrics = os.path.join(workdir, "lt", "level_01", "metrics.json")
+    with open(metrics, encoding="utf-8") as stream:
+      self.assertEqual(list(json.load(stream)["layers"]), ["dense"])
 
   def test_run_instability_takes_a_keras3_model(self):
     config = testing.tiny_config(("lt",), schedule="oneshot", levels=1,
