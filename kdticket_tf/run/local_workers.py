@@ -261,9 +261,14 @@ class LocalExecutor:
     return []
 
   def close(self, abort=False):
-    """Stops the workers (at once when `abort`; a stopped stage resumes later)."""
+    """Stops the workers (at once when `abort`; a stopped stage resumes later).
+
+    A worker still starting holds no stage and nothing written: it is stopped
+    at once rather than waited for until TensorFlow has started in it.
+    """
     for worker in self._workers:
-      if abort:
+      starting = worker.read() and not worker.ready and worker.key is None
+      if abort or starting:
         worker.process.terminate()
       else:
         try:
