@@ -9,46 +9,9 @@ from kdticket_tf import config
 from kdticket_tf import models
 from kdticket_tf.export import compaction
 from kdticket_tf.pruning import channel_groups
+from tests import testing
 
 layers = keras.layers
-
-
-def zero_groups(model, groups):
-  """Zeroes each group's kernel slices, biases, BatchNorm gamma and beta."""
-  for group in groups:
-    for name, channel in group.producers:
-      weights = model.get_layer(name).get_weights()
-      weights[0][..., channel] = 0.0
-      if len(weights) > 1:
-        weights[1][channel] = 0.0
-      model.get_layer(name).set_weights(weights)
-    for name, channel in group.followers:
-      weights = model.get_layer(name).get_weights()
-      weights[0][channel], weights[1][channel] = 0.0, 0.0
-      model.get_layer(name).set_weights(weights)
-
-
-def random_ticket(model, fraction=0.5, seed=0):
-  """Zeroes a random `fraction` of `model`'s groups; returns graph, groups."""
-  graph = channel_groups.find(model)
-  rng = np.random.default_rng(seed)
-  chosen = tuple(g for g in graph.groups if rng.random() < fraction)
-  zero_groups(model, chosen)
-  return graph, chosen
-
-
-def set_moving_statistics(model, seed=1):
-  """Non-trivial BatchNorm moving means and variances, gamma and beta."""
-  rng = np.random.default_rng(seed)
-  for layer in model.layers:
-    if isinstance(layer, layers.BatchNormalization):
-      gamma, beta, mean, variance = layer.get_weights()
-      live = gamma != 0
-      layer.set_weights([
-          np.where(live, rng.uniform(0.5, 1.5, gamma.shape), 0.0),
-          np.where(live, rng.normal(0.0, 0.3, beta.shape), 0.0),
-          rng.normal(0.0, 0.5, mean.shape),
-          rng.uniform(0.5, 2.0, variance.shape)])
 
 
 def conv_bn_flatten(input_shape=(12, 12, 3)):
@@ -90,7 +53,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
   def test_lenet_units_removed_with_hand_counted_parameters(self):
     model = models.build(config.ModelConfig(name="lenet_300_100"),
                          (28, 28, 1), 10)
-    graph, chosen = random_ticket(model)
+    graph, chosen = testing.channel_ticket(model)
     result = compaction.compact(model, graph)
     self.assertEqual(set(result.removed), set(chosen))
     self.assertEqual(result.kept_zero, ())
@@ -105,8 +68,8 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_conv_batchnorm_flatten_dense_in_inference_mode(self):
     model = conv_bn_flatten()
-    graph, chosen = random_ticket(model, seed=3)
-    set_moving_statistics(model)
+    graph, chosen = testing.channel_ticket(model, seed=3)
+    testing.set_moving_statistics(model)
     result = compaction.compact(model, graph)
     conv1 = 8 - sum(1 for g in chosen if g.producers[0][0] == "conv1")
     conv2 = 6 - sum(1 for g in chosen if g.producers[0][0] == "conv2")
@@ -122,8 +85,8 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
   def test_resnet20_residual_streams_lose_the_same_channels(self):
     model = models.build(config.ModelConfig(name="resnet_cifar", depth=20),
                          (28, 28, 1), 10)
-    graph, chosen = random_ticket(model, seed=4)
-    set_moving_statistics(model)
+    graph, chosen = testing.channel_ticket(model, seed=4)
+    testing.set_moving_statistics(model)
     result = compaction.compact(model, graph)
     self.assertEqual(set(result.removed), set(chosen))
     widths = {name: after for name, (_, after) in result.widths.items()}
@@ -137,7 +100,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_no_gather_or_slice_is_left_in_the_graph(self):
     model = conv_bn_flatten()
-    graph, _ = random_ticket(model, seed=5)
+    graph, _ = testing.channel_ticket(model, seed=5)
     narrow = compaction.compact(model, graph).model
     inputs = inputs_for(model)
     self.assertEqual(op_types(narrow, inputs), op_types(model, inputs))
@@ -146,7 +109,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_zero_groups_are_exactly_the_zeroed_ones(self):
     model = conv_bn_flatten()
-    graph, chosen = random_ticket(model, seed=6)
+    graph, chosen = testing.channel_ticket(model, seed=6)
     self.assertEqual(compaction.zero_groups(model, graph), chosen)
     # One non-zero weight, a BatchNorm beta, keeps its group.
     follower = next(g for g in chosen if g.followers)
@@ -161,7 +124,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
 
   def test_groups_from_masks_name_the_same_groups(self):
     model = conv_bn_flatten()
-    graph, chosen = random_ticket(model, seed=7)
+    graph, chosen = testing.channel_ticket(model, seed=7)
     masks = {layer.name: (layer.get_weights()[0] != 0).astype(np.float32)
              for layer in model.layers if hasattr(layer, "kernel")}
     from_masks = compaction.groups_from_masks(graph, masks)
@@ -175,7 +138,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
                               layers.Dense(3, name="logits")])
     graph = channel_groups.find(model)
     fc2 = tuple(g for g in graph.groups if g.producers[0][0] == "fc2")
-    zero_groups(model, fc2)
+    testing.zero_channel_groups(model, fc2)
     result = compaction.compact(model, graph)
     self.assertEqual(result.widths["fc2"], (4, 1))
     self.assertEqual(result.kept_zero, fc2[:1])
@@ -189,7 +152,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
     model = keras.Model(inputs, layers.Dense(3, name="logits")(relu))
     graph = channel_groups.find(model)
     chosen = (graph.groups[0], graph.groups[4])  # fc1's 0, fc2's 0
-    zero_groups(model, chosen)
+    testing.zero_channel_groups(model, chosen)
     result = compaction.compact(model, graph)
     self.assertEqual(result.removed, chosen[1:])
     self.assertEqual(result.kept_zero, chosen[:1])
@@ -204,7 +167,8 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
     hidden = layers.ReLU(name="relu")(joined)
     model = keras.Model(inputs, layers.Dense(2, name="logits")(hidden))
     graph = channel_groups.find(model)
-    zero_groups(model, (graph.groups[1], graph.groups[5]))  # d1's 1, d2's 2
+    # d1's channel 1, d2's channel 2.
+    testing.zero_channel_groups(model, (graph.groups[1], graph.groups[5]))
     result = compaction.compact(model, graph)
     kernel = model.get_layer("logits").kernel.numpy()
     self.assertAllEqual(result.model.get_layer("logits").kernel,

@@ -16,6 +16,7 @@ from kdticket_tf import config
 from kdticket_tf import data
 from kdticket_tf.store import layout as layout_lib
 from kdticket_tf.store import weights as weights_lib
+from kdticket_tf.pruning import channel_groups
 from kdticket_tf.pruning import wrapper
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -185,3 +186,47 @@ def load_in_keras3(paths, inputs, folder):
       loaded.append((arrays["outputs"], {k: arrays[k] for k in arrays.files
                                          if k != "outputs"}))
   return result.stdout.strip().splitlines()[-1], loaded
+
+
+def zero_channel_groups(model, groups):
+  """Zeroes each channel group's kernel slices, biases, BatchNorm gamma and
+  beta in `model`, as the `channel` structure leaves a pruned group."""
+  for group in groups:
+    for name, channel in group.producers:
+      weights = model.get_layer(name).get_weights()
+      weights[0][..., channel] = 0.0
+      if len(weights) > 1:
+        weights[1][channel] = 0.0
+      model.get_layer(name).set_weights(weights)
+    for name, channel in group.followers:
+      weights = model.get_layer(name).get_weights()
+      weights[0][channel], weights[1][channel] = 0.0, 0.0
+      model.get_layer(name).set_weights(weights)
+
+
+def channel_ticket(model, fraction=0.5, seed=0):
+  """Zeroes a random `fraction` of `model`'s channel groups by hand.
+
+  Returns:
+    The model's `ChannelGraph` and the zeroed groups, in its order.
+  """
+  graph = channel_groups.find(model)
+  rng = np.random.default_rng(seed)
+  chosen = tuple(g for g in graph.groups if rng.random() < fraction)
+  zero_channel_groups(model, chosen)
+  return graph, chosen
+
+
+def set_moving_statistics(model, seed=1):
+  """Gives every BatchNormalization non-trivial moving means and variances,
+  and its live channels (gamma not zero) a random gamma and beta."""
+  rng = np.random.default_rng(seed)
+  for layer in model.layers:
+    if isinstance(layer, keras.layers.BatchNormalization):
+      gamma, beta, mean, variance = layer.get_weights()
+      live = gamma != 0
+      layer.set_weights([
+          np.where(live, rng.uniform(0.5, 1.5, gamma.shape), 0.0),
+          np.where(live, rng.normal(0.0, 0.3, beta.shape), 0.0),
+          rng.normal(0.0, 0.5, mean.shape),
+          rng.uniform(0.5, 2.0, variance.shape)])

@@ -32,7 +32,7 @@ Channel groups are duck-typed here (`groups` of `producers`, `followers`,
 """
 
 import dataclasses
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -53,11 +53,16 @@ class Compaction:
       channel, or a channel its consumers read as non-zero), in model order.
     widths: `{layer: (units or filters before, after)}` of every Dense and
       convolution layer, in model order.
+    difference: The largest output difference from the ticket on the
+      inputs, relative to the outputs' scale (None: not checked).
+    examples: How many inputs it was checked on.
   """
   model: keras.Model
   removed: Tuple[object, ...]
   kept_zero: Tuple[object, ...]
   widths: Dict[str, Tuple[int, int]]
+  difference: Optional[float] = None
+  examples: int = 0
 
 
 def _zero_reason(model, group, arrays):
@@ -301,17 +306,17 @@ def compact(model, graph, pruned=None, inputs=None, check=True):
   kept_zero = tuple(g for g in candidates if g not in removed)
   removed = tuple(g for g in candidates if g in removed)
   narrow = _rebuild(model, _dropped(removed))
-  if check:
-    difference = max_difference(model, narrow, inputs)
-    if difference > TOLERANCE:
-      raise ValueError(
+  difference = max_difference(model, narrow, inputs) if check else None
+  if check and difference > TOLERANCE:
+    raise ValueError(
           f"The compacted {model.name!r} differs from the ticket by "
           f"{difference:.3g} (relative) on {len(inputs[0])} inputs, over "
           f"{TOLERANCE}; the ticket's pruned channels are not what removing "
           "them assumes.")
   before, after = widths(model), widths(narrow)
   return Compaction(narrow, removed, kept_zero,
-                    {name: (before[name], after[name]) for name in before})
+                    {name: (before[name], after[name]) for name in before},
+                    difference, len(inputs[0]) if check else 0)
 
 
 def _checked(model, graph, pruned):

@@ -28,7 +28,11 @@
                                  model is `dense/0`)
       model.keras                the ticket as a Keras 3 file, when the model
                                  came in as Keras 3
-    export/tflite/<recipe>_level_NN.tflite    (and _int8.tflite, quantized)
+    export/serving/<recipe>_compact/<L>/
+                                 a channel ticket compacted: the narrower network
+                                 (TF Serving model `<recipe>_compact`, version L)
+    export/tflite/<recipe>_level_NN.tflite    (and _int8.tflite, quantized;
+                                 _compact.tflite, the compacted network)
     workers/<type>_<index>/      a non-chief multi-worker process's own state
 
 A stage is named by a `StageKey`: `dense` (level 0) or a recipe and a level.
@@ -46,6 +50,7 @@ CHECKPOINTS = "checkpoints"  # a training's resume state: its checkpoints
 EPOCHS = "epochs"  # ... and its per-epoch records
 TICKET = "ticket.json"  # an exported ticket's description
 KERAS_FILE = "model.keras"  # ... and the ticket in Keras 3's format
+COMPACT = "_compact"  # a compacted channel ticket's model name and file suffix
 
 
 class StageKey(NamedTuple):
@@ -193,6 +198,16 @@ class Layout:
   def tflite(self, key, suffix=""):
     return self._path("export", "tflite",
                       f"{key.recipe}_level_{key.level:02d}{suffix}.tflite")
+
+  def compact_serving_path(self, key, base_dir=None):
+    """`<base>/<recipe>_compact/<version>`: a channel ticket compacted into
+    the narrower network, a TF Serving model of its own (version: the level)."""
+    return self.serving_path(StageKey(key.recipe + COMPACT, key.level),
+                             base_dir)
+
+  def compact_tflite(self, key):
+    """The TFLite file of a compacted channel ticket."""
+    return self.tflite(key, COMPACT)
 
   def worker(self, task_type, index):
     """The layout of a non-chief multi-worker process inside this workdir."""
