@@ -41,6 +41,9 @@ _API = {
     "wrap_model": "pruning.wrapper", "set_masks": "pruning.wrapper",
     "prunable_variables": "pruning.wrapper",
     "target_masks": "pruning.masks",
+    # A channel ticket compacted into the narrower network it computes.
+    "find_channel_groups": "pruning.channel_groups",
+    "compact_channels": "export.compaction",
     "Distiller": "training.distill",
     "compile_classifier": "training.fit",
     "compile_distiller": "training.distill",
@@ -72,6 +75,7 @@ _RENAMED = {
     "tflite_storage_report": "storage_report",
     "cpu_speed_probe": "probe", "CPU_SPEED_TOLERANCE": "TOLERANCE",
     "search_graph": "build", "describe_graph": "describe", "get_recipe": "get",
+    "find_channel_groups": "find", "compact_channels": "compact",
 }
 # Public modules: result rows and their tables, the TF Serving client's
 # requests, and the trainer's flags (loading it defines them, for tools that

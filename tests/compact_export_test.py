@@ -5,7 +5,10 @@ weights are zeroed (kernel slices, biases, BatchNorm gamma and beta), as the
 `channel` structure leaves them, and the stage is exported again.
 """
 
+import json
 import os
+import subprocess
+import sys
 import tempfile
 
 import numpy as np
@@ -140,6 +143,38 @@ class CompactExportTest(tf.test.TestCase):
     self.assertAllClose(tflite.predict(tflite_path, self.raw), expected,
                         atol=1e-5, rtol=0)
 
+  def inspect(self, *args):
+    result = subprocess.run(
+        [sys.executable, os.path.join(testing.ROOT, "tools",
+                                      "inspect_ticket.py"), *args],
+        capture_output=True, text=True, check=False, timeout=300,
+        env=dict(os.environ, PYTHONPATH=testing.ROOT))
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    return result.stdout
+
+  def test_inspect_ticket_shows_each_layers_width_before_and_after(self):
+    path, compacted = self.layout.serving_path(KEY), self.ticket["compacted"]
+    lines = self.inspect(path).splitlines()
+    start = lines.index(f"{path}: the width of each layer, before and after "
+                        "compaction")
+    self.assertEqual([line.split() for line in lines[start + 2:start + 7]], [
+        ["conv1", "6", str(self.width("conv1"))],
+        ["conv2", "6", str(self.width("conv2"))],
+        ["fc", "8", str(self.width("fc"))], ["logits", "4", "4"],
+        ["parameters", str(self.ticket["parameters"]),
+         str(compacted["parameters"]),
+         f"({compacted['parameters_ratio']:.3f}x)"]])
+    # The compacted network's own folder says the same.
+    path = self.layout.compact_serving_path(KEY)
+    report = json.loads(self.inspect(path, "--format=json"))[path]
+    self.assertEqual(report["widths"]["macs"],
+                     [self.ticket["macs"], compacted["macs"]])
+    self.assertEqual(report["widths"]["layers"][0],
+                     {"name": "conv1", "before": 6,
+                      "after": self.width("conv1")})
+    self.assertEqual(report["total"]["parameters"],
+                     sum(v["weights"] for v in export.read_ticket(
+                         path)["layers"].values()))
 
 if __name__ == "__main__":
   tf.test.main()

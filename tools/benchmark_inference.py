@@ -105,8 +105,12 @@ def find_models(workdirs, recipes=()):
         continue
       key = kdticket_tf.StageKey(recipe, level)
       tflite_path = layout.tflite(key)
+      name = recipe
+      if "compacted_from" in ticket:  # a channel ticket's narrower network
+        name, tflite_path = os.path.basename(os.path.dirname(folder)), (
+            layout.compact_tflite(key))
       models.append({
-          "name": f"{_label(workdir, len(workdirs) == 1)}{recipe}/{level}",
+          "name": f"{_label(workdir, len(workdirs) == 1)}{name}/{level}",
           "recipe": recipe, "level": level,
           "structure": ticket["config"]["pruning"].get("structure",
                                                        "unstructured"),

@@ -12,6 +12,13 @@ kernel), `random-sparse`, `densified` (stored sparse, densified at run time) or
 `dense`.
 
     python tools/inspect_ticket.py workdirs/quickstart/export/tflite/lt_level_07.tflite
+
+A channel ticket (its `ticket.json` has `compacted`), or its compacted network
+(`export/serving/<recipe>_compact/<level>`): the units or filters of each
+Dense and convolution layer before and after compaction, and the parameters
+and multiply-adds of both.
+
+    python tools/inspect_ticket.py workdirs/channels/export/serving/lt/1
 """
 
 import glob
@@ -103,6 +110,34 @@ def print_storage(title, rows):
   print()
 
 
+def compaction_widths(ticket):
+  """Returns the width rows and the totals of a channel ticket's
+  compaction (None for another ticket)."""
+  compacted = ticket.get("compacted") or (
+      ticket if "compacted_from" in ticket else None)
+  if not compacted:
+    return None
+  dense = ticket if "compacted" in ticket else {
+      "parameters": ticket["dense_parameters"], "macs": ticket["dense_macs"]}
+  rows = [{"name": name, "before": before, "after": after}
+          for name, (before, after) in compacted["widths"].items()]
+  return {"layers": rows,
+          "parameters": [dense["parameters"], compacted["parameters"]],
+          "macs": [dense["macs"], compacted["macs"]]}
+
+
+def print_widths(title, widths):
+  print(title)
+  print(f"{'layer':<36} {'width':>8} {'compacted':>10}")
+  for r in widths["layers"]:
+    print(f"{r['name']:<36} {r['before']:>8} {r['after']:>10}")
+  for key in ("parameters", "macs"):
+    before, after = widths[key]
+    name = "multiply-adds" if key == "macs" else key
+    print(f"{name:<36} {before:>8} {after:>10}  ({after / before:.3f}x)")
+  print()
+
+
 def main(argv):
   if len(argv) != 2:
     raise app.UsageError("Give one SavedModel directory, .tflite file or "
@@ -115,14 +150,15 @@ def main(argv):
     else:
       print_storage(path, rows)
     return 0
-  storage = {}
-  ticket_json = os.path.join(path, "ticket.json")
-  if os.path.exists(ticket_json):
-    with open(ticket_json, encoding="utf-8") as stream:
-      ticket = json.load(stream)
+  storage, widths = {}, None
+  if os.path.exists(os.path.join(path, "ticket.json")):
+    ticket = kdticket_tf.read_ticket(path)
     for key in ("tflite_layers", "tflite_int8_layers"):
       if ticket.get(key):
         storage[key] = [dict(name=n, **r) for n, r in ticket[key].items()]
+    widths = compaction_widths(ticket)
+    if widths:
+      storage["widths"] = widths
   if os.path.exists(os.path.join(path, "saved_model.pb")):
     stages = {path: saved_model_layers(path)}
   elif os.path.exists(os.path.join(path, "config.json")):
@@ -137,6 +173,9 @@ def main(argv):
     return 0
   for name, rows in stages.items():
     print_table(name, rows)
+  if storage.pop("widths", None):
+    print_widths(f"{path}: the width of each layer, before and after "
+                 "compaction", widths)
   for key, rows in storage.items():
     print_storage(f"{path}: {key.replace('_layers', '')} (how the flatbuffer "
                   "stores each weight)", rows)
