@@ -38,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
-TOLERANCE = 1e-4  # the largest output difference `check` accepts (relative)
+TOLERANCE = 1e-5  # the largest output difference `check` accepts (relative)
 _INPUT_INDEX_AXIS = -2  # a Dense or conv kernel's input-channel axis
 
 
