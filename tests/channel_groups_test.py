@@ -6,6 +6,7 @@ import tf_keras as keras
 from kdticket_tf import config
 from kdticket_tf import models
 from kdticket_tf.pruning import channel_groups
+from kdticket_tf.pruning import wrapper
 
 Group = channel_groups.ChannelGroup
 layers = keras.layers
@@ -112,6 +113,15 @@ class ChannelGroupsTest(tf.test.TestCase):
     model = keras.Model(inputs, layers.Dense(2, name="logits")(joined))
     self.assertEqual(channel_groups.find(model).groups, ())
 
+
+  def test_a_wrapped_clone_sharing_the_layers_changes_no_group(self):
+    # Wrapping for pruning calls the unwrapped layers (BatchNormalization,
+    # Add, ReLU) again in the clone; only the model's own calls count.
+    model = _residual()
+    before = channel_groups.find(model)
+    wrapper.wrap_model(model)
+    self.assertGreater(len(model.get_layer("bn1").inbound_nodes), 1)
+    self.assertEqual(channel_groups.find(model), before)
 
   def test_resnet20_residual_streams_are_one_group_per_channel(self):
     model = models.build(config.ModelConfig(name="resnet_cifar", depth=20),

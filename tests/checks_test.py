@@ -133,6 +133,26 @@ MISTAKES = (
      "PruningConfig.keep_dense=['.*'] leaves none of the prunable layers "
      "(hidden, logits) to prune; leave at least one Dense or Conv layer out "
      "of the patterns."),
+    ("channel_output_only", lambda: keras.Sequential(
+        [keras.Input((FEATURES,)), keras.layers.Dense(CLASSES, name="out")],
+        name="scorer"), None, None,
+     dict(pruning=kdticket_tf.PruningConfig(levels=1, structure="channel")),
+     "PruningConfig.structure='channel' finds no channel to prune in model "
+     "'scorer': its only prunable layer, 'out', is the model's output, whose "
+     "classes are never pruned; choose another PruningConfig.structure"),
+    ("channel_layer_fractions_empty_a_layer", None, None, None,
+     dict(pruning=kdticket_tf.PruningConfig(
+         levels=3, structure="channel", scope="layerwise",
+         layer_fractions=(("hidden", 0.9),))),
+     "PruningConfig.layer_fractions gives 'hidden' the fraction 0.9 per "
+     "level, which under PruningConfig.structure='channel' is a fraction of "
+     "its channels: it would prune all 8 of its prunable channels by level "
+     "2, and a layer keeps at least one; give it a fraction below 0.5"),
+    ("channel_keep_dense_no_layer", None, None, None,
+     dict(pruning=kdticket_tf.PruningConfig(levels=1, structure="channel",
+                                            keep_dense=("hiden",))),
+     "PruningConfig.keep_dense pattern 'hiden' matches none of the model's "
+     "layers (x, hidden, logits)"),
     ("no_prunable_layer", lambda: keras.Sequential(
         [keras.Input((FEATURES, CLASSES)),
          keras.layers.GlobalAveragePooling1D()]),

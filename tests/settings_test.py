@@ -171,7 +171,8 @@ class SettingsTest(tf.test.TestCase, parameterized.TestCase):
     self.assertEqual(settings.hparam_paths(), [
         "train.optimizer", "train.learning_rate", "train.seed",
         "pruning.schedule", "pruning.fraction", "pruning.scope",
-        "pruning.rewind_step", "pruning.structure", "distill.alpha",
+        "pruning.rewind_step", "pruning.structure",
+        "pruning.channel_criterion", "distill.alpha",
         "distill.temperature"])
     recorded = settings.to_dict(config.LotteryConfig())
     current = settings.to_dict(config.LotteryConfig(

@@ -87,6 +87,17 @@ BAD_INPUTS = (
                           "--prune_fraction=0.5"],
      "--sparsity_structure='2:4' prunes exactly 50% of every layer, in one "
      "level, but 2 levels"),
+    # fc1's 300 channels: 30 left after level 1, 3 after level 2, 0 after 3.
+    ("channel_layer_fractions", ["--sparsity_structure=channel",
+                                 "--prune_scope=layerwise", "--levels=3",
+                                 "--layer_prune_fractions=fc1:0.9"],
+     "--layer_prune_fractions gives 'fc1' the fraction 0.9 per level, which "
+     "under --sparsity_structure='channel' is a fraction of its channels: it "
+     "would prune all 300 of its prunable channels by level 3"),
+    ("channel_criterion_alone", ["--channel_criterion=refill"],
+     "--channel_criterion='refill' ranks the channels of "
+     "--sparsity_structure='channel', not those of "
+     "--sparsity_structure='unstructured'"),
 )
 # Run as separate processes: the command line's exit status, one sentence on
 # stderr and no traceback (the others run in this process, the same code).

@@ -155,6 +155,43 @@ class WrapperTest(tf.test.TestCase, parameterized.TestCase):
     with self.assertRaisesRegex(ValueError, "2 prunable weights but 1"):
       wrapper.set_masks(wrapped, _random_masks(wrapped)[:1])
 
+  @parameterized.named_parameters(
+      ("sgd_momentum", lambda: keras.optimizers.SGD(0.1, momentum=0.9)),
+      ("adam", lambda: keras.optimizers.Adam(1e-2)),
+  )
+  def test_pruned_channels_stay_zero_even_under_a_gradient(self, make_opt):
+    # Only the channels' parameters are masked here (their consumers' inputs
+    # are not), so their gradients are not zero: the constraint alone holds
+    # them, after every step, and the layer's own constraint still applies.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((6,), name="x")
+    hidden = keras.layers.Dense(8, name="fc1",
+                                bias_constraint=keras.constraints.NonNeg())(
+                                    inputs)
+    normed = keras.layers.BatchNormalization(name="bn")(hidden)
+    wrapped = wrapper.wrap_model(keras.Model(
+        inputs, keras.layers.Dense(3, name="logits")(normed)))
+    wrapper.set_pruned_channels(wrapped, {"fc1": [0, 5], "bn": [0, 5]})
+    self.assertEqual(
+        [(name, list(keep)) for name, _, keep in
+         wrapper.channel_masked_variables(wrapped)],
+        [(name, [0, 1, 1, 1, 1, 0, 1, 1]) for name in ("fc1", "bn", "bn")])
+    wrapped.compile(make_opt(), keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True))
+    bias = wrapped.layers[1].layer.bias
+    gamma, beta = wrapped.get_layer("bn").gamma, wrapped.get_layer("bn").beta
+    for step in range(10):
+      wrapped.train_on_batch(*_batch(step))
+      for variable in (bias, gamma, beta):
+        self.assertAllEqual(variable.numpy()[[0, 5]], [0.0, 0.0])
+    self.assertTrue(np.all(bias.numpy() >= 0.0))  # NonNeg, still applied
+    self.assertNotAllClose(gamma.numpy()[1:5], np.ones(4))  # the rest train
+
+  def test_pruned_channels_of_an_unknown_layer_are_refused(self):
+    with self.assertRaisesRegex(ValueError, "Layer 'conv9' of the pruned "):
+      wrapper.set_pruned_channels(wrapper.wrap_model(_model()),
+                                  {"conv9": [1]})
+
   def test_sequential_models_are_wrapped(self):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
                               keras.layers.Dense(2)])

@@ -2,8 +2,9 @@
 
 How masks are found at each level: IMP or one-shot, the sparsities, global or
 layer-wise ranking, the layers kept dense, the rewind step k, and the
-sparsity structure (single weights, 1x4 or 1x16 blocks, 2:4: the structures
-and their names are `pruning/structures.py`'s). `lottery.py` holds the other
+sparsity structure (single weights, 1x4 or 1x16 blocks, 2:4, whole channels:
+the structures and their names are `pruning/structures.py`'s) and how channels
+are ranked. `lottery.py` holds the other
 sections; like them, every field is declared once with `fields.setting` and
 validated in `__post_init__`, with one sentence naming the field, the bad
 value and what would be accepted.
@@ -56,7 +57,15 @@ class PruningConfig:
     layer_fractions: `(regex, fraction)` pairs of iterative layer-wise
       pruning: a layer whose name matches a regex fully (the first that does)
       loses that fraction of its surviving weights per level instead of
-      `fraction` (Frankle & Carbin prune the output layer at half the rate).
+      `fraction` (Frankle & Carbin prune the output layer at half the rate);
+      under the `channel` structure, that fraction of its channels.
+    structure: How weights are pruned together: `unstructured`, `1x4`,
+      `1x16`, `2:4` or `channel` (whole units and filters with what is
+      coupled to them; `pruning/structures.py`).
+    channel_criterion: How the `channel` structure ranks channels: `l1` (the
+      L1 norm of their kernel weights, per weight; Li et al. 2017) or
+      `refill` (the share of their weights an unstructured magnitude mask at
+      the same sparsity keeps; Chen et al. 2022).
   """
   schedule: str = setting("iterative", "prune_schedule",
                           "IMP or one-shot pruning.",
@@ -90,13 +99,28 @@ class PruningConfig:
   structure: str = setting(
       "unstructured", "sparsity_structure",
       "How weights are pruned together: single weights, 1x4 or 1x16 blocks of "
-      "consecutive input weights, or 2:4 (2 kept of every 4).",
+      "consecutive input weights, 2:4 (2 kept of every 4), or channel (whole "
+      "units and filters, with their BatchNorm and consumers' inputs).",
       choices=structures.names(), hparam=True)
+  channel_criterion: str = setting(
+      "l1", "channel_criterion",
+      "How the channel structure ranks channels: l1 (the L1 norm of their "
+      "weights, per weight) or refill (the most weights kept by an "
+      "unstructured mask at the same sparsity).",
+      choices=structures.CHANNEL_CRITERIA, hparam=True)
 
   def __post_init__(self):
     fields.check_choice(self, "schedule")
     fields.check_choice(self, "structure")
     fields.check_choice(self, "scope")
+    fields.check_choice(self, "channel_criterion")
+    if (self.channel_criterion != "l1" and
+        self.structure != structures.CHANNEL):
+      raise ValueError(
+          f"PruningConfig.channel_criterion={self.channel_criterion!r} ranks "
+          "the channels of PruningConfig.structure='channel', not those of "
+          f"PruningConfig.structure={self.structure!r}, which would ignore "
+          "it; set PruningConfig.structure='channel' or drop the criterion.")
     if not 0.0 < self.fraction < 1.0:
       raise fields.wrong(self, "fraction", "must be strictly between 0 and 1.")
     if self.levels < 0:

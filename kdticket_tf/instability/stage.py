@@ -216,7 +216,7 @@ def train_copy(runner, step, data_seed, masks, folder, run_name):
   model = base
   if masks is not None:
     model = runner.wrap(base)
-    wrapper.set_masks(model, masks)
+    runner.masks.apply(base, model, masks)
   training.add_weight_decay(model, config.train.weight_decay)
   total = config.train.total_steps(runner.data.train.steps_per_epoch)
   plan = training.TrainingPlan(steps=total - step, schedule_offset=step,

@@ -19,7 +19,7 @@ How each layer passes channels on:
 * Concatenate (on the channel axis) places each input's channels at its
   offset; Flatten after a convolution maps a channel to its spatial positions.
 * Any other layer (Reshape, Lambda, LayerNormalization, a custom or nested
-  layer, a layer used twice) cannot be followed: the channels it reads stay
+  layer, a layer used twice in the model) cannot be followed: the channels it reads stay
   dense, and the layer is named in `ChannelGraph.unfollowed`.
 
 Channels that reach a model output (the classes), that come from the inputs,
@@ -151,7 +151,8 @@ def find(model, keep_dense=()):
              if type(layer).__name__ != "InputLayer"]
   while pending:
     layer, node = next(((l, n) for l in pending
-                        for n in [_ready_node(l, channels)] if n), (None, None))
+                        for n in [_ready_node(model, l, channels)] if n),
+                       (None, None))
     if layer is None:
       raise ValueError(
           f"Model {model.name!r} has layers its inputs do not reach "
@@ -163,7 +164,7 @@ def find(model, keep_dense=()):
     reads = [channels[id(t)] for t in inputs]
     outputs = _as_list(node.output_tensors)
     kind = type(layer).__name__
-    if len(layer.inbound_nodes) > 1 or not _follows(layer, kind, inputs):
+    if len(calls(model, layer)) > 1 or not _follows(layer, kind, inputs):
       unfollowed.append(layer.name)  # shared, or unknown: its inputs stay
       for read in reads:
         atoms.keep(read)
@@ -179,9 +180,20 @@ def find(model, keep_dense=()):
   return ChannelGraph(tuple(groups), widths, tuple(unfollowed))
 
 
-def _ready_node(layer, channels):
+def calls(model, layer):
+  """The calls (nodes) of `layer` in `model`'s graph, not those of other
+  models built from the same layer objects (a wrapped clone's)."""
+  keys = getattr(model, "_network_nodes", None)
+  if keys is None:
+    return list(layer.inbound_nodes)
+  # tf_keras names a model's nodes `<layer>_ib-<index>` (functional.py).
+  return [node for index, node in enumerate(layer.inbound_nodes)
+          if f"{layer.name}_ib-{index}" in keys]
+
+
+def _ready_node(model, layer, channels):
   """The layer's call whose inputs all have their channels known, or None."""
-  for node in layer.inbound_nodes:
+  for node in calls(model, layer):
     if all(id(t) in channels for t in _as_list(node.input_tensors)):
       return node
   return None

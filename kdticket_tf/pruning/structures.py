@@ -35,6 +35,15 @@ global and layer-wise ranking give the same 2:4 mask.
 `random_prune` under a block structure keeps, in each layer, as many blocks as
 its source mask, drawn uniformly among the blocks alive; under `2:4` it keeps 2
 random weights of every group of 4.
+
+* `channel`: whole output units of Dense layers and filters of convolutions,
+  with what is coupled to them (`channels.py`). It needs the model's graph, so
+  every structure is bound to the model before it computes masks
+  (`bind(model, prunable, keep_dense, criterion)`); the structures above need
+  nothing of it and return themselves. A bound structure also says which
+  channels' biases and BatchNormalization parameters go with the masks
+  (`pruned_channels`), the fraction of channels removed, and refuses
+  per-layer fractions it cannot run (`check_rates`).
 """
 
 import dataclasses
@@ -42,9 +51,12 @@ from typing import Optional
 
 import numpy as np
 
+from kdticket_tf.pruning import channels
 from kdticket_tf.pruning import masks as masks_lib
 
 UNSTRUCTURED = "unstructured"
+CHANNEL = channels.NAME
+CHANNEL_CRITERIA = channels.CRITERIA
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +64,8 @@ class Structure:
   """A sparsity structure.
 
   Attributes:
-    name: The setting's value (`unstructured`, `1x4`, `1x16`, `2:4`).
+    name: The setting's value (`unstructured`, `1x4`, `1x16`, `2:4`; the
+      `channel` structure is `channels.ChannelStructure`).
     block: Consecutive input weights grouped together (1: single weights).
     keep_per_group: For an N:M structure, N, the weights kept per group of
       `block`; None for block structures, whose groups are kept or pruned whole.
@@ -67,6 +80,29 @@ class Structure:
     if self.keep_per_group is None:
       return None
     return 1.0 - self.keep_per_group / self.block
+
+  def bind(self, model, prunable, keep_dense=(), criterion="l1"):
+    """This structure: it needs nothing of the model (see `channels.py`)."""
+    del model, prunable, keep_dense, criterion
+    return self
+
+  def pruned_channels(self, masks):
+    """No channel goes whole: no bias or BatchNormalization is masked."""
+    del masks
+    return {}
+
+  def channels_removed(self, masks):
+    """No channel is removed whole."""
+    del masks
+    return 0.0
+
+  def check_rates(self, levels, fractions):
+    """Every per-layer fraction runs (`PruningConfig` checks their range)."""
+    del levels, fractions
+
+  def describe(self):
+    """Nothing to log."""
+    return []
 
   def target_masks(self, weights, sparsity, scope="global"):
     """One-shot masks of `weights` at `sparsity` (see `masks.target_masks`)."""
@@ -242,6 +278,7 @@ _STRUCTURES = {
     "1x4": Structure("1x4", 4),
     "1x16": Structure("1x16", 16),
     "2:4": Structure("2:4", 4, keep_per_group=2),
+    channels.NAME: channels.CHANNELS,
 }
 
 

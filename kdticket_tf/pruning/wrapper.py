@@ -12,6 +12,14 @@ gradient stays exactly 0.0 after every optimizer step (SGD with momentum, Adam,
 coupled L2 decay alike), where TF-MOT's own wrapper re-zeroes weights only at
 the next forward pass and leaves them non-zero between the optimizer step and
 that pass. The lottery loop checks the zeros after every training.
+
+A pruned *channel* (the `channel` structure) takes more than kernel entries:
+its bias and the gamma and beta of the BatchNormalization after it go too, so
+its output is exactly zero. `set_pruned_channels` zeroes them and gives each
+such variable a `ChannelMask` constraint, which every tf_keras optimizer
+applies right after its step (before the next forward pass, under a
+distribution strategy and mixed precision too); the layer's own constraint,
+if any, runs first.
 """
 
 import inspect
@@ -202,6 +210,75 @@ def set_masks(model, masks):
           f"{tuple(mask.shape)}.")
     mask.assign(np.asarray(value, mask.dtype.as_numpy_dtype))
     weight.assign(weight * tf.cast(mask, weight.dtype))
+
+
+class ChannelMask(keras.constraints.Constraint):
+  """Multiplies a per-channel parameter by its channels' keep flags."""
+
+  def __init__(self, keep, inner=None):
+    self.keep = np.asarray(keep, np.float32)
+    self.inner = inner
+
+  def __call__(self, weight):
+    if self.inner is not None:
+      weight = self.inner(weight)
+    return weight * tf.cast(self.keep, weight.dtype)
+
+
+CHANNEL_PARAMETERS = ("bias", "gamma", "beta")
+
+
+def _components(variable):
+  """The plain variables behind a (distributed, autocast) variable."""
+  variable = getattr(variable, "_variable", variable)  # AutoCastVariable
+  return list(getattr(variable, "values", None) or [variable])
+
+
+def set_pruned_channels(model, pruned):
+  """Zeroes pruned channels' biases, gammas and betas, and keeps them at 0.0.
+
+  Args:
+    model: A model wrapped by `wrap_model` (or any tf_keras model).
+    pruned: `{layer name: [channel, ...]}`; each named layer's `bias`,
+      `gamma` and `beta` (those it has) are zeroed at those channels and
+      constrained to stay zero after every optimizer step.
+
+  Raises:
+    ValueError: when a named layer is not in `model`.
+  """
+  layers = {}
+  for layer in model.layers:
+    inner = layer.layer if isinstance(layer, MaskedPruneLowMagnitude) else layer
+    layers[inner.name] = inner
+  for name, channels in pruned.items():
+    if name not in layers:
+      raise ValueError(f"Layer {name!r} of the pruned channels is not in "
+                       f"model {model.name!r}.")
+    for attribute in CHANNEL_PARAMETERS:
+      variable = getattr(layers[name], attribute, None)
+      if variable is None:
+        continue
+      keep = np.ones(variable.shape, np.float32)
+      keep[list(channels)] = 0.0
+      variable.assign(variable * tf.cast(keep, variable.dtype))
+      for component in _components(variable):
+        inner = component.constraint
+        if isinstance(inner, ChannelMask):
+          inner = inner.inner
+        # pylint: disable-next=protected-access
+        component._constraint = ChannelMask(keep, inner)
+
+
+def channel_masked_variables(model):
+  """Returns (layer name, variable, keep flags) of every `ChannelMask`."""
+  found = []
+  for layer in model.layers:
+    inner = layer.layer if isinstance(layer, MaskedPruneLowMagnitude) else layer
+    for attribute in CHANNEL_PARAMETERS:
+      variable = getattr(inner, attribute, None)
+      if variable is not None and isinstance(variable.constraint, ChannelMask):
+        found.append((inner.name, variable, variable.constraint.keep))
+  return found
 
 
 def get_masks(model):

@@ -1,7 +1,11 @@
 """Result rows of a lottery run: `results.json`, `results.csv`, `results.md`.
 
 One row per (recipe, level); the dense run is the row with recipe `dense` and
-level 0. The files are rewritten atomically each time a level finishes.
+level 0. Beside the fraction of prunable weights pruned (`sparsity`), a row
+gives the fraction of hidden channels removed whole (`channels_removed`, 0
+but under the `channel` structure) and the fraction of the dense network's
+multiply-adds its kept weights do (`flops_remaining`, `export/flops.py`).
+The files are rewritten atomically each time a level finishes.
 """
 
 import csv
@@ -13,7 +17,8 @@ from kdticket_tf.store import artifacts
 from kdticket_tf.store import layout as layout_lib
 
 COLUMNS = ("recipe", "level", "sparsity", "structure", "weights_remaining",
-           "test_accuracy", "validation_accuracy", "best_validation_epoch",
+           "channels_removed", "flops_remaining", "test_accuracy",
+           "validation_accuracy", "best_validation_epoch",
            "test_accuracy_at_best_validation", "train_loss", "epochs",
            "constant_lr", "seconds", "status", "warning")
 DENSE = layout_lib.DENSE

@@ -15,7 +15,9 @@ runs, in order:
   `module:function` model too, one input, one output of logits
   [batch, classes] with no final softmax or sigmoid);
 * `check_pruning`: that something is left to prune and that every layer
-  pattern matches a layer;
+  pattern matches a layer; `check_structure`: that the sparsity structure
+  finds something to prune in the model (the channel structure: a hidden
+  channel) and can run the per-layer fractions;
 * `data_checks.check_dataset` of each user dataset against the model:
   batched, `(inputs, labels[, sample_weight])`, inputs of the model's input
   shape, integer class labels [batch] in range of the model's classes;
@@ -30,6 +32,7 @@ import importlib.util
 import inspect
 import re
 
+from absl import logging
 import tf_keras as keras
 
 from kdticket_tf.keras3 import boundary
@@ -275,10 +278,26 @@ def check_pruning(config, runner, model):
         f"PruningConfig.keep_dense={list(config.pruning.keep_dense)} leaves "
         f"none of the prunable layers ({', '.join(candidates)}) to prune; "
         "leave at least one Dense or Conv layer out of the patterns.")
-  prunable = level_masks.prunable_names(runner.wrap(model))
+  wrapped = runner.wrap(model)
+  prunable = level_masks.prunable_names(wrapped)
   for pattern, _ in config.pruning.layer_fractions:
     if not any(re.fullmatch(pattern, name) for name in prunable):
       raise ValueError(
           f"PruningConfig.layer_fractions pattern {pattern!r} matches none "
           f"of the prunable layers ({', '.join(prunable)}); give a regex "
           "that matches a whole layer name.")
+  check_structure(config, model, wrapped)
+
+
+def check_structure(config, model, wrapped):
+  """Refuses a structure with nothing to prune in the model, or per-layer
+  fractions it cannot run (the channel structure: one that would prune all
+  of a layer's channels); logs what the structure found, once."""
+  structure = level_masks.bound_structure(config, model, wrapped)
+  fractions = None
+  if config.pruning.layer_fractions:
+    fractions = [config.pruning.fraction_of(name)
+                 for name in level_masks.prunable_names(wrapped)]
+  structure.check_rates(config.pruning.num_levels, fractions)
+  for line in structure.describe():
+    logging.info("%s: %s", config.pruning.structure, line)

@@ -44,6 +44,7 @@ class DenseKind(trained_stage.TrainedKind):
                                 training.compile_classifier, callbacks)
     weights_lib.save_model_weights(layout.final_weights(key), base)
     row = trained_stage.result_row(context, key, 0.0, history, started)
+    row.update(channels_removed=0.0, flops_remaining=1.0)
     return trained_stage.finish(context, key, {
         "status": stage_rows.DONE, "row": row, "history": history})
 

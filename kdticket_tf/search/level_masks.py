@@ -7,8 +7,13 @@
   magnitude recipe has the same mask at a level.
 * A branch (`Recipe.masks_from`) takes its source recipe's masks at the same
   level: as they are, or as the per-layer counts of a random mask.
-* Weights are ranked and kept alone or in blocks, as `PruningConfig.structure`
-  says (`structures.py`); a random mask keeps the source's block count per layer.
+* Weights are ranked and kept alone, in blocks or in whole channels, as
+  `PruningConfig.structure` says (`structures.py`); the structure is bound to
+  the model first (the channel structure needs its groups). A random mask
+  keeps the source's block or channel count per layer.
+* `apply` sets a stage's masks on its wrapped model: the kernels' and, for
+  pruned channels, their biases and BatchNormalization parameters. `costs`
+  gives the fraction of channels removed and of the dense multiply-adds left.
 
 A stage computes its masks once and writes them, with the magnitude below which
 each layer was pruned, into its own folder; a resumed stage reads them back.
@@ -19,6 +24,7 @@ import zlib
 
 import numpy as np
 
+from kdticket_tf.export import flops
 from kdticket_tf.store import artifacts
 from kdticket_tf.store import layout as layout_lib
 from kdticket_tf.store import weights as weights_lib
@@ -37,6 +43,23 @@ def pruning_threshold(ranked_weights, mask):
   """Returns the largest pruned magnitude of a layer (0 when nothing is pruned)."""
   pruned = np.abs(np.asarray(ranked_weights))[np.asarray(mask) == 0]
   return float(pruned.max()) if pruned.size else 0.0
+
+
+def bound_structure(config, base, wrapped):
+  """Returns the run's sparsity structure bound to the model.
+
+  Args:
+    config: The `LotteryConfig`.
+    base: The unwrapped model.
+    wrapped: `base` wrapped for pruning (its prunable kernels).
+
+  Raises:
+    ValueError: when the structure finds nothing to prune in the model.
+  """
+  pruning = config.pruning
+  return structures.get(pruning.structure).bind(
+      base, prunable_names(wrapped), pruning.keep_dense,
+      pruning.channel_criterion)
 
 
 class LevelMasks:
@@ -67,7 +90,7 @@ class LevelMasks:
   def _magnitude(self, recipe, level, base, wrapped):
     """Returns (masks, thresholds, previous masks) of a lineage of its own."""
     pruning = self._config.pruning
-    structure = structures.get(pruning.structure)
+    structure = bound_structure(self._config, base, wrapped)
     ranked = self._ranked(lineage.ranked(self._config, recipe, level).key,
                           base, wrapped)
     source = lineage.masks(self._config, recipe, level)
@@ -110,7 +133,7 @@ class LevelMasks:
     if recipe.mask == "random":
       rng = np.random.default_rng(
           [self._config.train.seed, level, zlib.crc32(recipe.name.encode())])
-      new = structures.get(self._config.pruning.structure).random_masks(
+      new = bound_structure(self._config, base, wrapped).random_masks(
           new, previous, rng)
       thresholds = [None] * len(new)  # no magnitude threshold
     names = prunable_names(wrapped)
@@ -122,3 +145,41 @@ class LevelMasks:
          for name, w in zip(names, self._kernels(wrapped))])
     return new
 
+
+  def apply(self, base, wrapped, masks):
+    """Sets `masks` on `wrapped`, zeroing what they prune.
+
+    The kernels' pruned entries, and under the channel structure the pruned
+    channels' biases and BatchNormalization gamma and beta, which stay
+    exactly zero through training (`wrapper.set_pruned_channels`).
+    """
+    wrapper.set_masks(wrapped, masks)
+    wrapper.set_pruned_channels(wrapped, bound_structure(
+        self._config, base, wrapped).pruned_channels(masks))
+
+  def costs(self, model, wrapped, masks):
+    """Returns a ticket's row columns `channels_removed`, `flops_remaining`.
+
+    `flops_remaining` is the fraction of the dense network's multiply-adds
+    (`export/flops.py`) its kept weights do: a masked layer's multiply-adds
+    times the fraction of its kernel kept. For a channel ticket that is the
+    compacted network's count; for other structures, a sparse kernel's.
+
+    Args:
+      model: A fresh, unwrapped build of the network (a wrapped model's base
+        has its layers called again by the wrapped clone, which would count
+        twice).
+      wrapped: A wrapped model (its prunable kernels, in mask order).
+      masks: The ticket's masks.
+    """
+    kept = dict(zip(prunable_names(wrapped), masks))
+    dense = left = 0.0
+    for layer in model.layers:
+      macs = flops.layer_macs(layer)
+      dense += macs
+      mask = kept.get(layer.name)
+      left += macs if mask is None else (
+          macs * np.count_nonzero(mask) / max(np.size(mask), 1))
+    return {"channels_removed": bound_structure(
+        self._config, model, wrapped).channels_removed(masks),
+            "flops_remaining": left / dense if dense else 1.0}

@@ -5,8 +5,10 @@ The stage wraps a fresh build of the network for pruning, finds its masks
 (`level_masks.py`), loads its start weights, fixes the masks, and trains with
 its recipe's plan (`RewindPoint.plan`): on the hard labels, or through the
 Distiller on the teacher's soft labels beside them. It then checks that no
-pruned weight moved and records the ticket: `final.weights.npz` (pruned
-weights exactly 0) and `metrics.json` with the row and each layer's sparsity.
+pruned weight moved (nor a pruned channel's bias or BatchNormalization) and
+records the ticket: `final.weights.npz` (pruned weights exactly 0) and
+`metrics.json` with the row (its channels removed and multiply-adds left
+among them) and each layer's sparsity.
 """
 
 import dataclasses
@@ -55,7 +57,7 @@ class TicketKind(trained_stage.TrainedKind):
     training.add_weight_decay(wrapped, context.config.train.weight_decay)
     masks = context.masks.masks(recipe, key.level, base, wrapped)
     load_start_weights(context, recipe, key.level, base)
-    wrapper.set_masks(wrapped, masks)
+    context.masks.apply(base, wrapped, masks)
     model, compile_fn, callbacks, data = _fit_model(context, recipe, key.level,
                                                     wrapped)
     plan = context.rewind.plan(recipe)
@@ -65,6 +67,7 @@ class TicketKind(trained_stage.TrainedKind):
     weights_lib.save_model_weights(context.layout.final_weights(key), base)
     row = trained_stage.result_row(context, key, masks_lib.sparsity(masks),
                                    history, started, plan.constant_lr)
+    row.update(context.masks.costs(context.build(), wrapped, masks))
     row["warning"] = kd_collapse.warning(recipe, row["test_accuracy"],
                                          context.data.num_classes)
     return trained_stage.finish(context, key, {
@@ -108,8 +111,13 @@ def _fit_model(context, recipe, level, wrapped):
 
 
 def _check_pruned_weights_are_zero(wrapped, key):
-  for name, weight, mask in wrapper.prunable_variables(wrapped):
-    leaked = np.count_nonzero(weight.numpy()[mask.numpy() == 0])
+  """Refuses a ticket whose pruned weights, or pruned channels' biases and
+  BatchNormalization parameters, moved from 0.0."""
+  masked = [(name, weight, mask.numpy())
+            for name, weight, mask in wrapper.prunable_variables(wrapped)]
+  masked += wrapper.channel_masked_variables(wrapped)
+  for name, weight, mask in masked:
+    leaked = np.count_nonzero(weight.numpy()[mask == 0])
     if leaked:
       raise RuntimeError(
           f"{leaked} pruned weights of layer {name!r} are non-zero after "
