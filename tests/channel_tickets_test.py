@@ -325,6 +325,18 @@ class CommandLineTest(tf.test.TestCase):
           self.assertNear(row["flops_remaining"], row["weights_remaining"],
                           1e-9)  # LeNet: one position per Dense layer
 
+  def test_ticket_json_gives_the_rows_figures_and_the_compaction_agrees(self):
+    workdir = self.workdirs["sequential"]
+    rows = {r["recipe"]: r for r in results.read(workdir) if r["level"]}
+    for recipe, row in rows.items():
+      ticket = artifacts.read_json(os.path.join(
+          workdir, "export", "serving", recipe, "1", "ticket.json"))
+      self.assertEqual((ticket["channels_removed"], ticket["flops_remaining"]),
+                       (row["channels_removed"], row["flops_remaining"]))
+      # The compacted network does the multiply-adds the row counts.
+      self.assertAllClose(ticket["compacted"]["macs_ratio"],
+                          row["flops_remaining"])
+
   def test_local_workers_find_the_same_masks_and_keep_the_zeros(self):
     for recipe in ("lt", "rewind", "kd"):
       masks = [weights_lib.load_arrays(testing.stage_file(

@@ -187,6 +187,23 @@ class WrapperTest(tf.test.TestCase, parameterized.TestCase):
     self.assertTrue(np.all(bias.numpy() >= 0.0))  # NonNeg, still applied
     self.assertNotAllClose(gamma.numpy()[1:5], np.ones(4))  # the rest train
 
+  def test_pruned_channels_stay_zero_under_a_distribution_strategy(self):
+    # Mirrored variables: the constraint sits on each replica's copy.
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+    with strategy.scope():
+      wrapped = wrapper.wrap_model(_model())
+      wrapper.set_pruned_channels(wrapped, {"fc1": [2]})
+      wrapped.compile(keras.optimizers.Adam(1e-2),
+                      keras.losses.SparseCategoricalCrossentropy(
+                          from_logits=True))
+    bias = wrapped.layers[1].layer.bias
+    self.assertIsInstance(bias, tf.distribute.DistributedValues)
+    x, y = _batch()
+    wrapped.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    for value in bias.values:
+      self.assertEqual(value.numpy()[2], 0.0)
+      self.assertNotEqual(value.numpy()[0], 0.0)
+
   def test_pruned_channels_of_an_unknown_layer_are_refused(self):
     with self.assertRaisesRegex(ValueError, "Layer 'conv9' of the pruned "):
       wrapper.set_pruned_channels(wrapper.wrap_model(_model()),

@@ -138,6 +138,8 @@ def export_stage(context, key, base_dir=None, force=False):
         given, base, os.path.join(folder, layout_lib.KERAS_FILE)))
   metadata = {
       "recipe": key.recipe, "level": key.level, "sparsity": row["sparsity"],
+      "channels_removed": row.get("channels_removed"),
+      "flops_remaining": row.get("flops_remaining"),
       "prunable_weights": sum(v["weights"] for v in layers.values()),
       "nonzero_weights": sum(v["nonzero"] for v in layers.values()),
       "layers": layers, "test_accuracy": row["test_accuracy"],
