@@ -22,6 +22,7 @@ each layer was pruned, into its own folder; a resumed stage reads them back.
 import os
 import zlib
 
+from absl import logging
 import numpy as np
 
 from kdticket_tf.export import flops
@@ -105,6 +106,13 @@ class LevelMasks:
         fraction = [pruning.fraction_of(n) for n in prunable_names(wrapped)]
       new = structure.iterative_masks(ranked, previous, fraction,
                                       pruning.scope)
+    reached, asked = masks_lib.sparsity(new), pruning.expected_sparsity(level)
+    if not pruning.layer_fractions and abs(reached - asked) > 0.02:
+      logging.warning(
+          "%s level %d: the %s structure prunes %.1f%% of the weights, not "
+          "the %.1f%% asked (whole groups, and no layer loses its last "
+          "channel); the row gives the sparsity reached.", recipe.name, level,
+          pruning.structure, 100 * reached, 100 * asked)
     return new, [pruning_threshold(w, m) for w, m in zip(ranked, new)], previous
 
   def masks(self, recipe, level, base, wrapped):
