@@ -4,7 +4,7 @@
 `architectures`); `catalog` is the registry builders add themselves to.
 
 A user's own model comes as `ModelConfig.name='package.module:function'`
-(`--model=...`), a function
+(the trainer's model flag), a function
 
     def my_model(input_shape: tuple[int, ...], num_classes: int) -> keras.Model
 

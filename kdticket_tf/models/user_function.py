@@ -1,6 +1,7 @@
 """A user's own model function, named `package.module:function`.
 
-`--model=my_models:small_mlp` (`ModelConfig.name`) builds the model that
+`ModelConfig.name='my_models:small_mlp'` (the trainer's model flag) builds
+the model that
 
     def small_mlp(input_shape: tuple[int, ...], num_classes: int) -> keras.Model
 
