@@ -7,21 +7,14 @@ from kdticket_tf import config
 from kdticket_tf import models
 from kdticket_tf.pruning import channel_groups
 from kdticket_tf.pruning import wrapper
+from tests import testing
 
 Group = channel_groups.ChannelGroup
 layers = keras.layers
 
 
 def _residual():
-  inputs = keras.Input((8, 8, 3))
-  c1 = layers.Conv2D(4, 3, padding="same", name="c1")(inputs)
-  r1 = layers.ReLU(name="relu1")(layers.BatchNormalization(name="bn1")(c1))
-  c2 = layers.Conv2D(4, 3, padding="same", name="c2")(r1)
-  joined = layers.Add(name="add")([layers.BatchNormalization(name="bn2")(c2),
-                                   r1])
-  c3 = layers.Conv2D(6, 1, name="c3")(layers.ReLU(name="relu2")(joined))
-  pooled = layers.GlobalAveragePooling2D(name="gap")(c3)
-  return keras.Model(inputs, layers.Dense(3, name="logits")(pooled))
+  return testing.residual_convnet((8, 8, 3))
 
 
 class ChannelGroupsTest(tf.test.TestCase):

@@ -173,18 +173,7 @@ class ChannelSearchTest(tf.test.TestCase):
             structure="channel", rewind_step=config.Duration(3, "it")),
         export=config.ExportConfig(saved_model=False))
     cls.checkpoints = []
-    save = tf.train.CheckpointManager.save
-
-    def save_and_read(manager, *args, **kwargs):
-      path = save(manager, *args, **kwargs)
-      reader = tf.train.load_checkpoint(path)
-      cls.checkpoints.append((path, {
-          key: reader.get_tensor(key)
-          for key in reader.get_variable_to_shape_map()
-          if key.startswith("model/")}))
-      return path
-
-    with mock.patch.object(tf.train.CheckpointManager, "save", save_and_read):
+    with testing.recording_checkpoints(cls.checkpoints):
       cls.rows = lottery.Lottery(convnet, _channel_data(), cls.config,
                                  cls.workdir).run()
 

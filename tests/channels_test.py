@@ -6,10 +6,10 @@ import tf_keras as keras
 
 from kdticket_tf import config
 from kdticket_tf import models
-from kdticket_tf.pruning import channels
 from kdticket_tf.pruning import masks as masks_lib
 from kdticket_tf.pruning import structures
 from kdticket_tf.pruning import wrapper
+from tests import testing
 
 layers = keras.layers
 
@@ -22,15 +22,7 @@ def _mlp(widths=(6, 4), classes=3, features=5):
 
 
 def _residual():
-  inputs = keras.Input((6, 6, 2))
-  c1 = layers.Conv2D(4, 3, padding="same", name="c1")(inputs)
-  r1 = layers.ReLU(name="relu1")(layers.BatchNormalization(name="bn1")(c1))
-  c2 = layers.Conv2D(4, 3, padding="same", name="c2")(r1)
-  joined = layers.Add(name="add")([layers.BatchNormalization(name="bn2")(c2),
-                                   r1])
-  c3 = layers.Conv2D(6, 1, name="c3")(layers.ReLU(name="relu2")(joined))
-  pooled = layers.GlobalAveragePooling2D(name="gap")(c3)
-  return keras.Model(inputs, layers.Dense(3, name="logits")(pooled))
+  return testing.residual_convnet((6, 6, 2))
 
 
 def _bound(model, criterion="l1", keep_dense=()):

@@ -5,6 +5,7 @@ weights are zeroed (kernel slices, biases, BatchNorm gamma and beta), as the
 `channel` structure leaves them, and the stage is exported again.
 """
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -74,6 +75,11 @@ class CompactExportTest(tf.test.TestCase):
     _, cls.chosen = testing.channel_ticket(base, seed=1)
     testing.set_moving_statistics(base)
     weights_lib.save_model_weights(cls.layout.final_weights(KEY), base)
+    # Exported as the channel structure's ticket: only its tickets compact.
+    runner = cls.search.runner
+    runner.config = dataclasses.replace(
+        runner.config, pruning=dataclasses.replace(runner.config.pruning,
+                                                   structure="channel"))
     cls.search.export_stage("lt", 1, force=True)
     cls.ticket = export.read_ticket(cls.layout.serving_path(KEY))
     cls.raw = cls.search.data.raw_test[0][:16].astype(np.float32)

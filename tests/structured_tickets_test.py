@@ -3,7 +3,6 @@
 import dataclasses
 import os
 import re
-from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -28,18 +27,7 @@ class StructuredTicketsTest(tf.test.TestCase):
     # Each checkpoint the training writes, read as it is written (a stage
     # removes its checkpoints once it is done): its path and arrays.
     cls.checkpoints = []
-    save = tf.train.CheckpointManager.save
-
-    def save_and_read(manager, *args, **kwargs):
-      path = save(manager, *args, **kwargs)
-      reader = tf.train.load_checkpoint(path)
-      cls.checkpoints.append((path, {
-          key: reader.get_tensor(key)
-          for key in reader.get_variable_to_shape_map()
-          if key.startswith("model/")}))
-      return path
-
-    with mock.patch.object(tf.train.CheckpointManager, "save", save_and_read):
+    with testing.recording_checkpoints(cls.checkpoints):
       lottery.Lottery(testing.model_fn, testing.tiny_data(), cls.config,
                       cls.workdir).run()
     cls.structure = structures.get("1x4")

@@ -6,6 +6,7 @@ Tests import this module for their setup instead of importing one another.
 import os
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -230,3 +231,35 @@ def set_moving_statistics(model, seed=1):
           np.where(live, rng.normal(0.0, 0.3, beta.shape), 0.0),
           rng.normal(0.0, 0.5, mean.shape),
           rng.uniform(0.5, 2.0, variance.shape)])
+
+
+def residual_convnet(input_shape=(8, 8, 3)):
+  """A conv net with BatchNormalization and a residual Add (channel tests)."""
+  layers = keras.layers
+  inputs = keras.Input(input_shape)
+  c1 = layers.Conv2D(4, 3, padding="same", name="c1")(inputs)
+  r1 = layers.ReLU(name="relu1")(layers.BatchNormalization(name="bn1")(c1))
+  c2 = layers.Conv2D(4, 3, padding="same", name="c2")(r1)
+  joined = layers.Add(name="add")([layers.BatchNormalization(name="bn2")(c2),
+                                   r1])
+  c3 = layers.Conv2D(6, 1, name="c3")(layers.ReLU(name="relu2")(joined))
+  pooled = layers.GlobalAveragePooling2D(name="gap")(c3)
+  return keras.Model(inputs, layers.Dense(3, name="logits")(pooled))
+
+
+def recording_checkpoints(found):
+  """Patches training's checkpoint saves to read each checkpoint as written.
+
+  Appends `(path, {variable: array})` of the model's variables to `found`
+  (a stage removes its checkpoints once it is done); use as a context.
+  """
+  save = tf.train.CheckpointManager.save
+
+  def save_and_read(manager, *args, **kwargs):
+    path = save(manager, *args, **kwargs)
+    reader = tf.train.load_checkpoint(path)
+    found.append((path, {key: reader.get_tensor(key)
+                         for key in reader.get_variable_to_shape_map()
+                         if key.startswith("model/")}))
+    return path
+  return mock.patch.object(tf.train.CheckpointManager, "save", save_and_read)

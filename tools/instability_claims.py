@@ -14,7 +14,6 @@ import kdticket_tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import prose_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
-import run_screen  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 Claim = prose_claims.Claim
 number, spread, below, each = (prose_claims.number, prose_claims.spread,
@@ -25,6 +24,15 @@ mean, std = prose_claims.mean, prose_claims.std
 def read_json(path):
   with open(path, encoding="utf-8") as stream:
     return json.load(stream)
+
+
+def screen_rows(folder):
+  """The instability screen's rows (`tools/run_screen.py` writes them).
+
+  Read here rather than through run_screen, which defines flags of its own.
+  """
+  return [read_json(p) for p in sorted(glob.glob(os.path.join(
+      os.path.dirname(folder), "instability_screen", "*.json")))]
 
 
 def instability_rows(folder, study):
@@ -41,8 +49,7 @@ def chosen_barriers(folder, study):
 
 def screen_claims(folder):
   """The instability screen's paragraph."""
-  rows = {r["name"]: r for r in run_screen.read_rows(
-      os.path.join(os.path.dirname(folder), "instability_screen"))}
+  rows = {r["name"]: r for r in screen_rows(folder)}
 
   def barrier(name, index, digits=1):
     return number(rows[name]["instability"][index]["barrier"], digits)

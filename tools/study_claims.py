@@ -17,7 +17,6 @@ import kdticket_tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import instability_claims  # pylint: disable=wrong-import-position
 import prose_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
-import run_screen  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 Claim = prose_claims.Claim
 number, spread, below, each = (prose_claims.number, prose_claims.spread,
@@ -61,8 +60,7 @@ def summary_claims(folder, a, c, confirm):
   lt_rewind = [a.minus("lt", "rewind", lv[s]) for s in ("80", "90", "95", "98",
                                                         "99")]
   search = [d for _, _, d in _search_rows(folder)]
-  screen = run_screen.read_rows(os.path.join(os.path.dirname(folder),
-                                             "instability_screen"))
+  screen = instability_claims.screen_rows(folder)
   confirm_rows = instability_claims.instability_rows(folder, "study_c_confirm")
   starts = [r["barrier"] for rows in confirm_rows
             for r in rows if r["start_step"] == 0]

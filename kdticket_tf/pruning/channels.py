@@ -61,6 +61,7 @@ class ChannelStructure:
 
   name = NAME
   fixed_sparsity = None
+  compacts = True  # its tickets are exported narrower (export/compaction.py)
 
   def bind(self, model, prunable, keep_dense=(), criterion="l1"):
     """Returns the structure bound to `model`'s channel groups.

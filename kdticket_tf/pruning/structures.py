@@ -73,6 +73,7 @@ class Structure:
   name: str
   block: int
   keep_per_group: Optional[int] = None
+  compacts = False  # its tickets keep every channel: nothing to compact
 
   @property
   def fixed_sparsity(self):

@@ -8,8 +8,8 @@ against the dense model's export. A model that came in as Keras 3 is written
 back in Keras 3 too, as `model.keras` beside the SavedModel (named in
 `ticket.json` as `keras_file`; see `keras3/keras_file.py`).
 
-A channel ticket (one whose weights hold a whole channel group at zero, as
-the `channel` structure leaves them) is also exported compacted: the
+A channel ticket (the `channel` structure's, whose weights hold whole channel
+groups at zero) is also exported compacted: the
 narrower network (`export/compaction.py`) as a TF Serving model of its own,
 `<base>/<recipe>_compact/<level>`, and a TFLite file; it is checked against
 the ticket on test examples first. Every `ticket.json` gives the model's
@@ -27,6 +27,7 @@ from kdticket_tf.export import flops
 from kdticket_tf.export import saved_model as export_lib
 from kdticket_tf.keras3 import boundary
 from kdticket_tf.pruning import channel_groups
+from kdticket_tf.pruning import structures
 from kdticket_tf.search import level_masks
 from kdticket_tf.search import stage_rows
 from kdticket_tf.store import artifacts
@@ -55,8 +56,13 @@ def _check_inputs(context, count=512):
 
 
 def _compacted(context, key, base):
-  """The stage's ticket compacted, or None when no channel group is zero."""
-  if not key.level:
+  """The stage's ticket compacted, or None when no channel group is zero.
+
+  Only a structure that removes whole channels (`channel`) is compacted: a
+  unit another structure happened to empty stays, as that ticket was found.
+  """
+  if (not key.level or
+      not structures.get(context.config.pruning.structure).compacts):
     return None
   graph = channel_groups.find(base)
   if not compaction.zero_groups(base, graph):
