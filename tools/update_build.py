@@ -132,6 +132,10 @@ def build_text():
                '    srcs = glob(["configs/*.flags"]),\n)')
   rules.append('filegroup(\n    name = "tool_scripts",\n'
                '    srcs = glob(["tools/*.py"]),\n)')
+  # The docs and their committed rows: the tests of the study reports, the
+  # docs' tables and the layout document read them.
+  rules.append('filegroup(\n    name = "docs",\n'
+               '    srcs = glob(["docs/**", "README.md"]),\n)')
   rules.append(_rule("py_library", "tests_init", ["tests/__init__.py"]))
   testing = os.path.join(ROOT, "tests", "testing.py")
   rules.append(_rule("py_library", "tests_testing", ["tests/testing.py"],
@@ -142,7 +146,7 @@ def build_text():
         "py_test", name, [os.path.relpath(path, ROOT)],
         _imports(path, known) | {"kdticket_tf", "tests_init"},
         size=f'"{_SIZES.get(name, "small")}"',
-        data='[":configs", ":tool_scripts", "BUILD"]'))
+        data='[":configs", ":tool_scripts", ":docs", "BUILD"]'))
   return _HEADER + "\n" + "\n\n".join(rules) + "\n"
 
 
