@@ -37,14 +37,11 @@ class LockTest(tf.test.TestCase):
 
 class ReplaceTest(tf.test.TestCase):
 
-  def _write(self, folder, config):
-    os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, layout.CONFIG), "w") as stream:
-      json.dump(config, stream)
-
   def test_replace_moves_the_run_aside(self):
     folder = os.path.join(self.get_temp_dir(), "old_run")
-    self._write(folder, {"a": 1})
+    os.makedirs(folder)
+    with open(os.path.join(folder, layout.CONFIG), "w") as stream:
+      json.dump({"a": 1}, stream)
     moved = workdir.replace(folder)
     self.assertFalse(os.path.exists(folder))
     self.assertTrue(os.path.exists(os.path.join(moved, layout.CONFIG)))
