@@ -278,7 +278,7 @@ class KdRecipeTest(tf.test.TestCase):
   def test_kd_recipes_switch_on_distillation_through_the_table(self):
     self.assertEqual(
         {name for name in recipes.names() if recipes.get(name).distill},
-        {"kd", "kd_rewind", "kd_lr_rewind"})
+        {"kd", "kd_rewind", "kd_lr_rewind", "kd_finetune"})
     kd_rewind = recipes.get("kd_rewind")
     rewind = recipes.get("rewind")
     self.assertEqual((kd_rewind.start, kd_rewind.schedule_start),
@@ -303,19 +303,19 @@ class KdRecipeTest(tf.test.TestCase):
       self.assertAllEqual(a, b)
 
   def test_one_dense_run_teaches_every_kd_recipe(self):
-    cfg = testing.tiny_config(("lt", "kd", "kd_rewind", "kd_lr_rewind"),
-                              levels=1)
+    cfg = testing.tiny_config(("lt", "kd", "kd_rewind", "kd_lr_rewind",
+                               "kd_finetune"), levels=1)
     workdir = os.path.join(self.get_temp_dir(), "kd_all")
     search = lottery.Lottery(testing.model_fn, testing.tiny_data(), cfg,
                              workdir)
     with mock.patch.object(distill, "load_teacher",
                            wraps=distill.load_teacher) as load:
       rows = search.run()
-    self.assertLen(rows, 5)
+    self.assertLen(rows, 6)
     paths = {call.args[0] for call in load.call_args_list}
     self.assertEqual(paths, {os.path.join(workdir, "dense",
                                           "final.weights.npz")})
-    self.assertLen(load.call_args_list, 3)
+    self.assertLen(load.call_args_list, 4)
 
 
 class DistillerUnderMirroredStrategyTest(tf.test.TestCase):

@@ -347,15 +347,15 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
                        best["test_accuracy"])
       self.assertNotIn("best_test_accuracy", row)
 
-  @parameterized.parameters((None, "the last step's rate"), (0.003, "given"))
-  def test_finetune_trains_at_the_schedule_final_rate_unless_given(self, rate,
-                                                                   unused):
-    del unused
-    cfg = tiny_config(("finetune",), levels=1, epochs=3, lr_schedule="step",
+  @parameterized.parameters(("finetune", None), ("finetune", 0.003),
+                            ("kd_finetune", None), ("kd_finetune", 0.003))
+  def test_finetune_trains_at_the_schedule_final_rate_unless_given(self, recipe,
+                                                                   rate):
+    cfg = tiny_config((recipe,), levels=1, epochs=3, lr_schedule="step",
                       milestones=(config.Duration(1, "ep"),))
     cfg = dataclasses.replace(cfg, pruning=dataclasses.replace(
         cfg.pruning, finetune_lr=rate))
-    workdir = os.path.join(self.get_temp_dir(), f"finetune_{rate}")
+    workdir = os.path.join(self.get_temp_dir(), f"{recipe}_{rate}")
     rows = lottery.Lottery(model_fn, tiny_data(), cfg, workdir).run()
 
     def learning_rates(recipe, level):
@@ -364,7 +364,7 @@ class LotteryTest(tf.test.TestCase, parameterized.TestCase):
         return [e["learning_rate"] for e in json.load(stream)["history"]]
     expected = 0.05 * 0.1 if rate is None else rate  # after the milestone
     self.assertAllClose(learning_rates("dense", 0)[-1], 0.005)
-    self.assertAllClose(learning_rates("finetune", 1), [expected] * 3)
+    self.assertAllClose(learning_rates(recipe, 1), [expected] * 3)
     self.assertAllClose(rows[1]["constant_lr"], expected)
 
   def test_layer_fractions_prune_the_output_layer_at_its_own_rate(self):

@@ -16,6 +16,7 @@ class RecipesTest(tf.test.TestCase):
         "kd": ("init", "zero", False, "magnitude", True, None),
         "kd_rewind": ("rewind", "rewind", False, "magnitude", True, None),
         "kd_lr_rewind": ("previous", "zero", False, "magnitude", True, None),
+        "kd_finetune": ("previous", "zero", True, "magnitude", True, None),
         "random_reinit": ("reinit", "zero", False, "magnitude", False, "lt"),
         "random_prune": ("init", "zero", False, "random", False, "lt"),
     }

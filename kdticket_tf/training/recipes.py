@@ -101,6 +101,9 @@ register(Recipe("kd_rewind", start="rewind", schedule_start="rewind",
                 description="KD ticket with rewinding: θk, rest of schedule, soft labels."))
 register(Recipe("kd_lr_rewind", start="previous", distill=True,
                 description="KD with LR rewinding: previous final weights, soft labels."))
+register(Recipe("kd_finetune", start="previous", constant_lr=True, distill=True,
+                description="KD fine-tuning (Minitron): previous final weights, "
+                "constant small LR, soft labels."))
 register(Recipe("random_reinit", start="reinit", masks_from="lt",
                 description="Ablation: lt's mask, fresh random init."))
 register(Recipe("random_prune", start="init", mask="random", masks_from="lt",
