@@ -182,5 +182,33 @@ class CompactExportTest(tf.test.TestCase):
                      sum(v["weights"] for v in export.read_ticket(
                          path)["layers"].values()))
 
+  def test_the_inference_benchmark_times_the_narrower_network(self):
+    result = subprocess.run(
+        [sys.executable, os.path.join(testing.ROOT, "tools",
+                                      "benchmark_inference.py"),
+         f"--workdir={self.workdir}", "--rounds=1", "--batch_sizes=1",
+         "--threads=1", "--seconds_per_timing=0.002", "--format=json"],
+        capture_output=True, text=True, check=False, timeout=300,
+        env=dict(os.environ, PYTHONPATH=testing.ROOT))
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    models = {m["name"]: m for m in json.loads(result.stdout)["models"]}
+    self.assertEqual(list(models), ["dense/0", "lt/1", "lt_compact/1"])
+    compact = models["lt_compact/1"]
+    self.assertEqual(compact["saved_model"],
+                     self.layout.compact_serving_path(KEY))
+    self.assertEqual(compact["tflite"], self.layout.compact_tflite(KEY))
+    self.assertEqual(compact["macs"], self.ticket["compacted"]["macs"])
+    self.assertAlmostEqual(compact["macs_ratio"],
+                           compact["macs"] / self.ticket["macs"])
+    self.assertLess(compact["macs_ratio"], 1.0)
+    self.assertEqual(models["lt/1"]["macs_ratio"], 1.0)  # dense kernels
+    for label in ("session_b1_t1", "tflite_b1_t1"):
+      self.assertGreater(compact["latency"][label]["seconds"], 0.0)
+    self.assertGreater(compact["latency"]["session_b1_t1"]["ratio_to_dense"],
+                       0.0)
+    # The dense model was exported without a TFLite file: no ratio to it.
+    self.assertIsNone(compact["latency"]["tflite_b1_t1"]["ratio_to_dense"])
+
+
 if __name__ == "__main__":
   tf.test.main()

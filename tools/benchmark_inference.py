@@ -21,7 +21,11 @@ them), it measures:
   `session.run` of the `serving_default` signature, at batch 1 and 32 (the TF2
   Python call of a loaded signature adds 0.3 to 2 ms per call here, which
   hides the model; `--saved_model` times it too);
-* size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel.
+* size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel;
+* beside them, the multiply-adds of the network each file holds, over the
+  dense model's (`ticket.json`'s `macs`): below 1 only for a compacted channel
+  ticket (`<recipe>_compact/<level>`), the one whose layers are narrower; a
+  masked ticket runs its dense kernels.
 
 Every round times each model in turn on each setting (interleaved, so a load
 that changes during the run weighs on all models alike). A timing is the
@@ -64,6 +68,10 @@ flags.DEFINE_string("from_json", None,
                     "Print the tables of a run saved with --format=json "
                     "instead of timing (no --workdir).")
 flags.DEFINE_list("recipes", [], "Only these recipes' tickets (default: all).")
+flags.DEFINE_list("controls", [],
+                  "Workdirs whose dense model is timed beside the tickets as "
+                  "a control (a network trained at a ticket's compacted "
+                  "widths from the start).")
 flags.DEFINE_integer("rounds", 15, "Interleaved rounds.")
 flags.DEFINE_float("seconds_per_timing", 0.02,
                    "Approximate length of one timing (calls are repeated).")
@@ -85,13 +93,20 @@ def _label(workdir, single):
   return "" if single else "/".join(parts[-2:]) + ":"
 
 
-def find_models(workdirs, recipes=()):
+def find_models(workdirs, recipes=(), controls=()):
   """Returns `[{"name", "recipe", "level", "saved_model", "tflite", ...}]`.
 
   The first workdir's dense model comes first; the other workdirs' dense models
-  are left out (a study's arms share one dense run).
+  are left out (a study's arms share one dense run). The dense model of each
+  workdir in `controls` comes last, named `control:<its folder>`: a network
+  trained at a ticket's compacted widths from the start, timed beside it.
   """
   models = []
+  for workdir in controls:
+    found = find_models([workdir])[0]
+    found["name"] = f"control:{os.path.basename(os.path.normpath(workdir))}"
+    found["control"] = True
+    models.append(found)
   for index, workdir in enumerate(workdirs):
     layout = kdticket_tf.Layout(workdir)
     for ticket_json in sorted(glob.glob(os.path.join(
@@ -116,12 +131,14 @@ def find_models(workdirs, recipes=()):
                                                        "unstructured"),
           "sparsity": ticket["sparsity"],
           "test_accuracy": ticket.get("test_accuracy"),
+          "macs": ticket.get("macs"),  # multiply-adds of the network served
           "saved_model": folder,
           "tflite": tflite_path if os.path.exists(tflite_path) else None,
           "storage": sorted({f"{v['storage']}" for v in
                              (ticket.get("tflite_layers") or {}).values()}),
       })
-  models.sort(key=lambda m: (m["level"] > 0, m["name"]))
+  models.sort(key=lambda m: (m.get("control", False), m["level"] > 0,
+                            m["name"]))
   if not models or models[0]["level"] != 0:
     raise ValueError(f"{workdirs[0]} has no exported dense model; export it "
                      "with tools/export_ticket.py --all --tflite.")
@@ -202,11 +219,15 @@ def _session_call(folder, batch, images):
     meta = tf.compat.v1.saved_model.loader.load(
         session, [tf.saved_model.SERVING], folder)
   signature = meta.signature_def[kdticket_tf.SIGNATURE]
-  feed = {signature.inputs["images"].name: images[:batch]}
-  fetch = signature.outputs["logits"].name
+  # A callable made once runs the graph as TF Serving's C++ `Session::Run`
+  # does, without `session.run`'s per-call parsing of fetch and feed names.
+  run = session.make_callable(
+      graph.get_tensor_by_name(signature.outputs["logits"].name),
+      [graph.get_tensor_by_name(signature.inputs["images"].name)])
+  batch_images = np.ascontiguousarray(images[:batch])
 
   def call():
-    session.run(fetch, feed)
+    run(batch_images)
   call.session = session  # kept open while the timer lives
   return call
 
@@ -257,21 +278,27 @@ def benchmark(models, rounds, seconds):
   dense = models[0]["name"]
   results = []
   for model in models:
-    row = dict(model, **sizes(model), latency={}, full_speed_latency={})
+    row = dict(model, **sizes(model), latency={}, full_speed_latency={},
+               macs_ratio=(model["macs"] / models[0]["macs"]
+                           if model["macs"] and models[0]["macs"] else None))
     for kind, batch, threads in settings():
       key = (model["name"], kind, batch, threads)
       if key not in times:
         continue
       base = (dense, kind, batch, threads)
       label = f"{kind}_b{batch}" + (f"_t{threads}" if threads else "")
-      ratios = np.divide(times[key], times[base])
+      # A model the dense one has no file for (a compacted ticket's TFLite
+      # file beside a dense model exported without one) has no ratio.
+      ratios = np.divide(times[key], times[base]) if base in times else None
       row["latency"][label] = {
           "seconds": float(np.median(times[key])),
-          "ratio_to_dense": float(np.median(ratios)),
-          "ratio_quartiles": [float(q) for q in np.percentile(ratios,
-                                                              [25, 75])],
+          "ratio_to_dense": (None if ratios is None else
+                             float(np.median(ratios))),
+          "ratio_quartiles": (None if ratios is None else
+                              [float(q) for q in np.percentile(ratios,
+                                                               [25, 75])]),
       }
-      found, reference = full[key], full[base]
+      found, reference = full[key], full.get(base, np.empty(0))
       row["full_speed_latency"][label] = {
           "seconds": float(np.median(found)) if found.size else None,
           "ratio_to_dense": (float(np.median(found) / np.median(reference))
@@ -296,7 +323,8 @@ def to_markdown(results, latency="latency"):
   """
   labels = list(results[0][latency])
   dense = results[0]
-  head = ["model", "structure", "sparsity", "TFLite storage"] + [
+  head = ["model", "structure", "sparsity", "multiply-adds",
+          "TFLite storage"] + [
       label.replace("tflite_", "TFLite ").replace("saved_model_", "SavedModel ")
       .replace("session_", "TF Session ").replace("_t", " t")
       for label in labels] + [
@@ -304,7 +332,9 @@ def to_markdown(results, latency="latency"):
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for row in results:
     cells = [row["name"], row["structure"] if row["level"] else "dense",
-             f"{100 * row['sparsity']:.0f}%", ", ".join(row["storage"])]
+             f"{100 * row['sparsity']:.0f}%",
+             "" if row.get("macs_ratio") is None else
+             f"{row['macs_ratio']:.2f}x", ", ".join(row["storage"])]
     cells += [kdticket_tf.results.latency_cell(row[latency].get(label), " µs")
               for label in labels]
     tfl = (f"{row['tflite_bytes'] / 1024:.0f} ({row['tflite_gzip_bytes'] / 1024:.0f})"
@@ -326,8 +356,8 @@ def spread_table(results):
     cells = [row["name"]]
     for label in labels:
       value = row["latency"].get(label)
-      cells.append("–" if value is None else
-                   "{:.2f} – {:.2f}".format(*value["ratio_quartiles"]))
+      cells.append("–" if value is None or value["ratio_quartiles"] is None
+                   else "{:.2f} – {:.2f}".format(*value["ratio_quartiles"]))
     lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
@@ -364,7 +394,7 @@ def main(argv):
     print(report(saved["meta"], saved["models"]))
     return 0
   try:
-    models = find_models(FLAGS.workdir, FLAGS.recipes)
+    models = find_models(FLAGS.workdir, FLAGS.recipes, FLAGS.controls)
   except ValueError as error:
     print(f"benchmark_inference: error: {error}", file=sys.stderr)
     return 1

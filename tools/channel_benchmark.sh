@@ -1,0 +1,49 @@
+#!/bin/bash
+# Study E's speed measurement (docs/channel_tickets.md, "Speed"): compacted
+# channel tickets against their dense model in one run, beside a control built
+# at the same widths from the start.
+#   * LeNet-300-100 on Fashion-MNIST, 80% of the hidden units removed
+#     (layer-wise: 300-100 -> 60-20); control `width_controls:lenet_60_20`.
+#   * ResNet-20 (resnet_cifar, depth 20) on Fashion-MNIST, half of every
+#     group's channels removed (layer-wise: 16/32/64 -> 8/16/32); control
+#     resnet_cifar at width 8.
+# Latency does not depend on the weights' values, so each network trains one
+# epoch on a subset, enough to export; the tickets' accuracy is study E's.
+# Run it on a quiet machine (nothing else running):
+#   tools/channel_benchmark.sh        # writes docs/channel_tickets/benchmark_*.json
+# TRAIN_ONLY=1 trains and exports only (rerunning skips what is done).
+set -eu
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-.venv/bin/python}
+ROOT=${ROOT:-workdirs/channel_benchmark}
+OUT=${OUT:-docs/channel_tickets}
+COMMON=(--dataset=fashion_mnist --validation_size=0 --epochs=1
+        --prune_schedule=oneshot --recipes=lt --export --export_tflite
+        --verbose=0 --seed=0)
+train() {  # train NAME [flags]
+  local name=$1
+  shift
+  "$PYTHON" -m kdticket_tf.train "${COMMON[@]}" --workdir="$ROOT/$name" "$@"
+}
+LENET=(--model=lenet_300_100 --train_size=6000 --batch_size=60
+       --optimizer=adam --lr=1.2e-3)
+RESNET=(--model=resnet_cifar --depth=20 --train_size=1000 --batch_size=100
+        --optimizer=sgd --lr=0.1)
+# 81.8% of LeNet's weights is 80% of every layer's units under layer-wise
+# ranking; 75% of ResNet-20's is half of every group.
+train lenet "${LENET[@]}" --sparsity_structure=channel --prune_scope=layerwise \
+    --target_sparsities=0.818
+PYTHONPATH=tools${PYTHONPATH:+:$PYTHONPATH} train lenet_60_20 "${LENET[@]}" \
+    --model=width_controls:lenet_60_20 --target_sparsities=0.5
+train resnet20 "${RESNET[@]}" --sparsity_structure=channel \
+    --prune_scope=layerwise --target_sparsities=0.75
+train resnet20_width8 "${RESNET[@]}" --width=8 --target_sparsities=0.5
+[ "${TRAIN_ONLY:-0}" = 1 ] && exit 0  # the timing wants a quiet machine
+mkdir -p "$OUT"
+for pair in lenet:lenet_60_20 resnet20:resnet20_width8; do
+  ticket=${pair%%:*}
+  "$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/$ticket" \
+      --controls="$ROOT/${pair##*:}" --recipes=lt --threads=1 \
+      --batch_sizes=1,32,256 --format=json > "$OUT/benchmark_${ticket}.json"
+  "$PYTHON" tools/benchmark_inference.py --from_json="$OUT/benchmark_${ticket}.json"
+done
