@@ -6,7 +6,8 @@
 # by seed. Two jobs run at once, each on one core; with --deterministic a
 # run's result depends on its seed, not on the load. Rerunning the script
 # resumes every job: finished stages are skipped. Each finished arm's rows are
-# copied to docs/channel_tickets/<setup>_<arm>/seed_S.json.
+# copied to docs/channel_tickets/<setup>_<arm>/seed_S.json, with the channels
+# its masks keep per layer (widths_seed_S.json).
 #   nohup nice -n 19 tools/study_e.sh > workdirs/study_e.log 2>&1 &
 set -u
 cd "$(dirname "$0")/.."
@@ -32,8 +33,11 @@ job() {  # job SETUP SEED
 }
 
 keep() {  # keep SETUP ARM SEED: the rows, for docs/channel_tickets.md
-  mkdir -p "docs/channel_tickets/$1_$2"
-  cp "$ROOT/$1_$2/seed_$3/results.json" "docs/channel_tickets/$1_$2/seed_$3.json"
+  local rows="docs/channel_tickets/$1_$2"
+  mkdir -p "$rows"
+  cp "$ROOT/$1_$2/seed_$3/results.json" "$rows/seed_$3.json"
+  "$PYTHON" tools/channel_report.py --widths="$ROOT/$1_$2/seed_$3" \
+      > "$rows/widths_seed_$3.json"
 }
 
 export -f job keep
