@@ -9,6 +9,7 @@ local workers.
 """
 
 import concurrent.futures
+import dataclasses
 import os
 import re
 import shutil
@@ -252,6 +253,37 @@ class ChannelSearchTest(tf.test.TestCase):
                             ("c1", "c2", "c3", "fc")) / 36)
     with open(os.path.join(self.workdir, "results.csv")) as stream:
       self.assertIn("channels_removed,flops_remaining", stream.readline())
+
+  def test_refill_under_imp_nests_whole_channel_masks_level_by_level(self):
+    workdir = os.path.join(self.get_temp_dir(), "refill_imp")
+    settings = dataclasses.replace(
+        self.config, recipes=("lt", "kd"),
+        train=dataclasses.replace(self.config.train,
+                                  duration=config.Duration(1, "ep")),
+        pruning=dataclasses.replace(self.config.pruning, levels=2,
+                                    fraction=0.3, channel_criterion="refill"))
+    rows = lottery.Lottery(convnet, _channel_data(), settings, workdir).run()
+    base = convnet()
+    wrapped = wrapper.wrap_model(base)
+    bound = structures.get("channel").bind(
+        base, [n for n, _, _ in wrapper.prunable_variables(wrapped)],
+        criterion="refill")
+    for recipe in ("lt", "kd"):
+      level1, level2 = (weights_lib.load_arrays(testing.stage_file(
+          workdir, recipe, level, "masks.npz")) for level in (1, 2))
+      for first, second in zip(level1, level2):
+        self.assertTrue(np.all(second <= first), recipe)
+      pruned1, pruned2 = (bound.pruned_channels(m) for m in (level1, level2))
+      self.assertTrue(pruned1, recipe)
+      for name, channels in pruned1.items():
+        self.assertContainsSubset(channels, pruned2[name], (recipe, name))
+      self.assertGreater(sum(map(len, pruned2.values())),
+                         sum(map(len, pruned1.values())), recipe)
+      # Each level removes about 30% of the weights still alive.
+      levels = sorted((r["level"], r["sparsity"]) for r in rows
+                      if r["recipe"] == recipe)
+      self.assertNear(levels[0][1], 0.3, 0.1)
+      self.assertNear(levels[1][1], 1 - 0.7 ** 2, 0.1)
 
   def test_a_resumed_stage_reads_its_masks_and_keeps_the_zeros(self):
     workdir = os.path.join(self.get_temp_dir(), "resumed")

@@ -136,12 +136,18 @@ class ChannelsTest(tf.test.TestCase):
     self.assertAllClose(_sparsity(masks), 69 / 144)
 
   def test_iterative_levels_are_nested_and_prune_the_alive_weights(self):
-    bound, kernels, names = _bound(_residual())
+    for criterion in structures.CHANNEL_CRITERIA:
+      with self.subTest(criterion=criterion):
+        self._check_iterative_levels(criterion)
+
+  def _check_iterative_levels(self, criterion):
+    bound, kernels, names = _bound(_residual(), criterion=criterion)
     level1 = bound.target_masks(kernels, 0.3)
     level2 = bound.iterative_masks(
         [k * m for k, m in zip(kernels, level1)], level1, 0.3)
     for first, second in zip(level1, level2):
       self.assertTrue(np.all(second <= first))
+    self.assert_whole_groups(bound, level1, names)
     self.assert_whole_groups(bound, level2, names)
     alive = sum(m.sum() for m in level1)
     # Pruned nearest 30% of the alive weights, within one group (a residual
