@@ -33,6 +33,7 @@ _SIZES = {
     # Keras 3 searches, or plain Keras 3 processes beside the test's own.
     "keras3_search_test": "medium", "import_order_test": "medium",
     "keras_file_test": "medium", "boundary_test": "medium",
+    "narrow_test": "medium",
     # Eight recipes on channel masks, and two command-line runs (about 75 s).
     "channel_tickets_test": "medium",
 }

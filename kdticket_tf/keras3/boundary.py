@@ -105,3 +105,12 @@ def write_keras_file(keras3_model, ticket, path):
   """
   from kdticket_tf.keras3 import keras_file
   return keras_file.write(keras3_model, ticket, path)
+
+
+def write_compacted_keras_file(keras3_model, compacted, path, inputs):
+  """Writes a compacted channel ticket as the user's narrower Keras 3 model.
+
+  See `keras_file.write_compacted`; returns what `ticket.json` records.
+  """
+  from kdticket_tf.keras3 import keras_file
+  return keras_file.write_compacted(keras3_model, compacted, path, inputs)

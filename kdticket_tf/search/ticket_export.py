@@ -6,7 +6,8 @@ pruning wrappers, and out as a SavedModel in the TF Serving layout
 when asked. `ticket.json` gives the row, the per-layer sparsity and the size
 against the dense model's export. A model that came in as Keras 3 is written
 back in Keras 3 too, as `model.keras` beside the SavedModel (named in
-`ticket.json` as `keras_file`; see `keras3/keras_file.py`).
+`ticket.json` as `keras_file`; see `keras3/keras_file.py`), and so is its
+compacted network, narrower (`keras3/narrow.py`).
 
 A channel ticket (the `channel` structure's, whose weights hold whole channel
 groups at zero) is also exported compacted: the
@@ -72,9 +73,10 @@ def _compacted(context, key, base):
 
 
 def _export_compacted(context, key, base_dir, result, metadata, prunable,
-                      dense_gzip_bytes):
-  """Writes the compacted ticket; returns what the ticket's `ticket.json`
-  records of it (`compacted`)."""
+                      dense_gzip_bytes, keras3_model=None):
+  """Writes the compacted ticket (and its `.keras` file when `keras3_model`,
+  the user's, is given); returns what the ticket's `ticket.json` records of
+  it (`compacted`)."""
   layout = context.layout
   path = layout.compact_serving_path(key, base_dir)
   ticket_path = layout.serving_path(key, base_dir)
@@ -91,6 +93,14 @@ def _export_compacted(context, key, base_dir, result, metadata, prunable,
       "widths": {name: list(pair) for name, pair in result.widths.items()},
       "check": {"test_examples": result.examples,
                 "max_relative_difference": result.difference}}
+  extra_files = []
+  if keras3_model is not None:
+    inputs = _check_inputs(context)
+    extra_files.append(lambda folder: boundary.write_compacted_keras_file(
+        keras3_model, result.model, os.path.join(folder, layout_lib.KERAS_FILE),
+        inputs))
+    compacted["keras_file"] = os.path.relpath(
+        layout.compact_keras_file(key, base_dir), ticket_path)
   layers = export_lib.layer_report(result.model, prunable)
   export_lib.export_ticket(
       result.model, path, context.data.input_shape,
@@ -102,7 +112,7 @@ def _export_compacted(context, key, base_dir, result, metadata, prunable,
            **{k: compacted[k] for k in ("parameters", "macs", "widths",
                                         "check")}),
       context.data.normalization, tflite_path=layout.compact_tflite(key),
-      dense_gzip_bytes=dense_gzip_bytes)
+      dense_gzip_bytes=dense_gzip_bytes, extra_files=extra_files)
   return compacted
 
 
@@ -139,7 +149,8 @@ def export_stage(context, key, base_dir=None, force=False):
     dense_gzip_bytes = artifacts.read_json(dense_ticket)["gzip_bytes"]
   extra_files = []
   given = context.build_given()
-  if boundary.is_keras3(given):
+  keras3_model = given if boundary.is_keras3(given) else None
+  if keras3_model is not None:
     extra_files.append(lambda folder: boundary.write_keras_file(
         given, base, os.path.join(folder, layout_lib.KERAS_FILE)))
   metadata = {
@@ -155,7 +166,8 @@ def export_stage(context, key, base_dir=None, force=False):
   result = _compacted(context, key, base)
   if result is not None:  # written first: a ticket.json means both are done
     metadata["compacted"] = _export_compacted(
-        context, key, base_dir, result, metadata, prunable, dense_gzip_bytes)
+        context, key, base_dir, result, metadata, prunable, dense_gzip_bytes,
+        keras3_model)
   export_lib.export_ticket(
       base, path, context.data.input_shape, metadata,
       context.data.normalization,

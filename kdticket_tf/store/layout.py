@@ -31,6 +31,8 @@
     export/serving/<recipe>_compact/<L>/
                                  a channel ticket compacted: the narrower network
                                  (TF Serving model `<recipe>_compact`, version L)
+      model.keras                the narrower network as a Keras 3 file, when
+                                 the model came in as Keras 3
     export/tflite/<recipe>_level_NN.tflite    (and _int8.tflite, quantized;
                                  _compact.tflite, the compacted network)
     workers/<type>_<index>/      a non-chief multi-worker process's own state
@@ -204,6 +206,10 @@ class Layout:
     the narrower network, a TF Serving model of its own (version: the level)."""
     return self.serving_path(StageKey(key.recipe + COMPACT, key.level),
                              base_dir)
+
+  def compact_keras_file(self, key, base_dir=None):
+    """The `.keras` file of a compacted channel ticket of a Keras 3 model."""
+    return os.path.join(self.compact_serving_path(key, base_dir), KERAS_FILE)
 
   def compact_tflite(self, key):
     """The TFLite file of a compacted channel ticket."""
