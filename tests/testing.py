@@ -119,6 +119,39 @@ def run_cli(*args, timeout=600, **popen):
                         text=True, timeout=timeout, check=False)
 
 
+def run_tool(name, *args, timeout=300):
+  """Runs `tools/<name>` from the repository root; the finished process."""
+  return subprocess.run(
+      [sys.executable, os.path.join(ROOT, "tools", name), *args], cwd=ROOT,
+      capture_output=True, text=True, check=False, timeout=timeout,
+      env=dict(os.environ, PYTHONPATH=ROOT))
+
+
+class ReportDocChecks:
+  """A study doc is what its committed rows give: mixed into a TestCase.
+
+  `TOOL` (a tool with `--check` and `--doc`), `DOC` (the doc, from the
+  repository root) and `TABLE` (one of its marked tables) name the study.
+  """
+  TOOL = DOC = TABLE = None
+
+  def test_the_doc_is_up_to_date_with_its_rows(self):
+    result = run_tool(self.TOOL, "--check")
+    self.assertEqual(result.returncode, 0, result.stderr)
+
+  def test_a_table_edited_by_hand_is_caught(self):
+    with open(os.path.join(ROOT, self.DOC), encoding="utf-8") as stream:
+      text = stream.read()
+    marker = f"<!-- table:{self.TABLE} -->\n"
+    self.assertIn(marker, text)
+    path = os.path.join(self.get_temp_dir(), os.path.basename(self.DOC))
+    with open(path, "w", encoding="utf-8") as stream:
+      stream.write(text.replace(marker, marker + "| 80 | lt | 99.99 |\n", 1))
+    result = run_tool(self.TOOL, "--check", f"--doc={path}")
+    self.assertEqual(result.returncode, 1)
+    self.assertIn("out of date", result.stderr)
+
+
 # A user's own data and model, as `find_tickets` gets them (tf.data, tf_keras).
 USER_CLASSES = 3
 USER_FEATURES = 12
