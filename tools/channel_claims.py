@@ -70,10 +70,73 @@ def speed_claims(bench):
   ]
 
 
+def _points(values):
+  return [100 * v for v in values if v is not None]
+
+
+KD_PAIRS = (("kd", "lt"), ("kd_rewind", "rewind"),
+            ("kd_lr_rewind", "lr_rewind"), ("kd_finetune", "finetune"))
+
+
+def _pairs_text(study, setup, level):
+  return ", ".join(
+      f"`{a} − {b}` {spread(_points(study.minus(setup, a, b, level)))}"
+      for a, b in KD_PAIRS)
+
+
+def conv_claims(study):
+  """The verdicts on the filters setup."""
+  setup = "conv"
+  d = {lv: _points(study.minus(setup, "lt", "random_reinit", lv))
+       for lv in LEVELS}
+  kd75 = {a: _points(study.minus(setup, a, b, 2)) for a, b in KD_PAIRS}
+  kd50 = {a: _points(study.minus(setup, a, b, 1)) for a, b in KD_PAIRS}
+  best = max(("kd", "kd_rewind", "kd_lr_rewind", "kd_finetune"),
+             key=lambda r: mean(_points(study.values(setup, "l1", r, 2))))
+  gap = [x - y for x, y in zip(
+      _points(study.values(setup, "l1", "dense", 0)),
+      _points(study.values(setup, "l1", best, 2)))]
+  seed1 = study.found[(setup, "l1")][1]
+  theta0 = [100 * r["test_accuracy"] for r in seed1 if r["level"] == 3 and
+            r["recipe"] in ("lt", "rewind", "kd", "kd_rewind")]
+  refill = _points(study.values(setup, "refill", "lt", 3))
+  l1 = _points(study.values(setup, "l1", "lt", 3))
+  refill_all = (_points(study.values(setup, "refill", "lt", 3)) +
+                _points(study.values(setup, "refill", "kd", 3)))
+  return [
+      Claim(f"`lt − random_reinit` is {spread(d[1])}, {spread(d[2])} and "
+            f"{spread(d[3])} points at 50, 75 and 90%",
+            all(prose_claims.within_spread(d[lv]) for lv in LEVELS)),
+      Claim(f"at 75% every KD recipe ends above its baseline "
+            f"({_pairs_text(study, setup, 2)})",
+            all(mean(v) > 0 for v in kd75.values())),
+      Claim(f"`kd − lt` above in {prose_claims.seeds_above(kd75['kd'])}",
+            prose_claims.all_above(kd75["kd"])),
+      Claim(f"at 50% the same differences are "
+            f"{', '.join(spread(kd50[a]) for a, _ in KD_PAIRS)}",
+            all(abs(mean(v)) < 1 for v in kd50.values())),
+      Claim(f"at 90% {_pairs_text(study, setup, 3)}"),
+      Claim(f"the best of them at 75%, `{best}` "
+            f"({number(mean(_points(study.values(setup, 'l1', best, 2))))}%)"
+            f", stays {prose_claims.below([-g for g in gap])} points below "
+            "the dense network"),
+      Claim("every recipe from θ0 or θk ends at chance "
+            f"({number(min(theta0), 1)} to {number(max(theta0), 1)}%)",
+            max(theta0) < 20),
+      Claim(f"refill's `lt` ends at {spread(refill, signed=False)}% against "
+            f"L1's {spread(l1, signed=False)}%",
+            mean(refill) > mean(l1) and min(refill_all) >= 20),
+      Claim("`lt: refill − L1` is " + " and ".join(
+          spread(_points(study.minus(setup, "lt", "lt", lv, arm_a="refill")))
+          for lv in (1, 2)) + " points at 50 and 75%",
+            all(prose_claims.within_spread(_points(study.minus(
+                setup, "lt", "lt", lv, arm_a="refill"))) for lv in (1, 2))),
+  ]
+
+
 def claims(study, bench):
   """The prose's numbers, from the rows."""
-  del study
-  return speed_claims(bench)
+  return speed_claims(bench) + conv_claims(study)
 
 
 def _study_d_points(recipe):

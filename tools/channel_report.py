@@ -174,6 +174,22 @@ def difference_table(study, setup, field="test_accuracy"):
   return "\n".join(lines) + "\n"
 
 
+def collapse_table(study, setup, below=0.2):
+  """How many seeds of each recipe ended below `below` test accuracy."""
+  head = " | ".join(f"{100 * t:.0f}%" for t in TARGETS)
+  lines = [f"| recipe | {head} |", "|---|" + "---|" * len(TARGETS)]
+  for arm, recipes in (("l1", RECIPES), ("refill", REFILL_RECIPES)):
+    for recipe in recipes:
+      cells = []
+      for level in _levels():
+        values = [v for v in study.values(setup, arm, recipe, level)
+                  if v is not None]
+        cells.append(f"{sum(v < below for v in values)} of {len(values)}")
+      label = recipe if arm == "l1" else f"{recipe} (refill)"
+      lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  return "\n".join(lines) + "\n"
+
+
 def read_widths(folder, setup, arm="l1"):
   """`{seed: {level: {layer: [width, kept]}}}` from the committed widths."""
   found = {}
@@ -268,6 +284,7 @@ def tables(folder):
         study, setup, "test_accuracy_at_best_validation")
     out[f"{setup}_differences"] = difference_table(study, setup)
     out[f"{setup}_widths"] = widths_table(folder, setup)
+    out[f"{setup}_collapsed"] = collapse_table(study, setup)
   for name, run in bench.items():
     out[f"speed_{name}"] = speed_table(run)
   return study, bench, out
