@@ -17,6 +17,7 @@ number, spread, mean = prose_claims.number, prose_claims.spread, prose_claims.me
 Claim = prose_claims.Claim
 STUDY_D = os.path.join("docs", "structured_tickets")
 LEVELS = (1, 2, 3)
+TARGETS = (0.5, 0.75, 0.9)  # the weights pruned at each level
 
 
 def _ratio(bench, name, label):
@@ -134,9 +135,54 @@ def conv_claims(study):
   ]
 
 
+def lenet_claims(study):
+  """The verdicts on the units setup."""
+  setup = "lenet"
+  reinit = {lv: _points(study.minus(setup, "lt", "random_reinit", lv))
+            for lv in LEVELS}
+  dense = _points(study.values(setup, "l1", "dense", 0))
+  cost = {lv: [d - x for d, x in zip(
+      dense, _points(study.values(setup, "l1", "lt", lv)))] for lv in LEVELS}
+  gains = {(a, lv): _points(study.minus(setup, a, b, lv))
+           for a, b in KD_PAIRS for lv in LEVELS}
+  largest = max(gains, key=lambda k: mean(gains[k]))
+  share = {lv: mean([mean(gains[(a, lv)]) for a, _ in KD_PAIRS])
+           for lv in LEVELS}
+  finetune = {lv: [x - y for x, y in zip(
+      _points(study.values(setup, "l1", "finetune", lv)),
+      _points(study.values(setup, "l1", "lt", lv)))] for lv in LEVELS}
+  refill = {r: [_points(study.minus(setup, r, r, lv, arm_a="refill"))
+                for lv in LEVELS] for r in ("lt", "kd")}
+  return [
+      Claim(f"`lt − random_reinit` is {spread(reinit[1])}, "
+            f"{spread(reinit[2])} and {spread(reinit[3])} points at 50, 75 "
+            "and 90%",
+            all(abs(mean(reinit[lv])) < 0.3 for lv in LEVELS)),
+      Claim(f"`lt` ends {prose_claims.below([-c for c in cost[1]])}, "
+            f"{prose_claims.below([-c for c in cost[2]])} and "
+            f"{prose_claims.below([-c for c in cost[3]])} points below the "
+            "dense network at 50, 75 and 90%",
+            all(mean(cost[lv]) > 0 for lv in LEVELS)),
+      Claim(f"the largest KD gain of any pair at any sparsity is "
+            f"{spread(gains[largest])} points (`{largest[0]}` at "
+            f"{100 * TARGETS[largest[1] - 1]:.0f}%)",
+            mean(gains[largest]) < mean(cost[3])),
+      Claim("averaged over the four pairs, KD gains "
+            f"{number(share[1], signed=True)}, {number(share[2], signed=True)}"
+            f" and {number(share[3], signed=True)} points at 50, 75 and 90%",
+            share[3] <= share[1] + 0.1),
+      Claim(f"`finetune` ends {prose_claims.below(finetune[3])} points below "
+            "`lt` at 90%", mean(finetune[3]) < 0),
+      Claim("`lt: refill − L1` is " + ", ".join(
+          spread(v) for v in refill["lt"]) + " and `kd: refill − L1` " +
+            ", ".join(spread(v) for v in refill["kd"]),
+            all(abs(mean(v)) < 0.2 for r in refill for v in refill[r])),
+  ]
+
+
 def claims(study, bench):
   """The prose's numbers, from the rows."""
-  return speed_claims(bench) + conv_claims(study)
+  return speed_claims(bench) + conv_claims(study) + lenet_claims(study)
 
 
 def _study_d_points(recipe):
