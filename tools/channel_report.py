@@ -305,28 +305,12 @@ def main(argv):
   with open(FLAGS.doc, encoding="utf-8") as stream:
     text = stream.read()
   new = kdticket_tf.results.update_marked_tables(text, found)
-  try:
-    unmet = prose_claims.unmet(text, channel_claims.claims(study, bench))
-  except (KeyError, IndexError, ValueError, ZeroDivisionError,
-          StopIteration, TypeError) as error:
-    unmet = [f"the rows do not give the figures its prose states ({error!r})"]
-  if FLAGS.check:
-    if new != text:
-      print(f"channel_report: {FLAGS.doc} is out of date; run "
-            "python tools/channel_report.py", file=sys.stderr)
-    for message in unmet:
-      print(f"channel_report: {FLAGS.doc}: {message}", file=sys.stderr)
-    return 1 if new != text or unmet else 0
-  with open(FLAGS.doc, "w", encoding="utf-8") as stream:
-    stream.write(new)
-  channel_claims.plot(study, FLAGS.rows,
-                      os.path.join(FLAGS.rows, "accuracy_vs_latency.png"))
-  print(f"{FLAGS.doc}: {len(found)} tables; plot in {FLAGS.rows}")
-  for message in unmet:
-    print(f"channel_report: {FLAGS.doc}: edit the prose, {message}",
-          file=sys.stderr)
-  return 1 if unmet else 0
-
+  return prose_claims.check_or_write(
+      "channel_report", FLAGS.doc, text, new,
+      lambda: channel_claims.claims(study, bench), FLAGS.check,
+      lambda: channel_claims.plot(study, FLAGS.rows, os.path.join(
+          FLAGS.rows, "accuracy_vs_latency.png")),
+      f"{FLAGS.doc}: {len(found)} tables; plot in {FLAGS.rows}")
 
 if __name__ == "__main__":
   app.run(main)

@@ -16,6 +16,7 @@ U+2212 for a minus sign, `mean ± sample std` over seeds.
 
 import collections
 import re
+import sys
 
 MINUS = "\u2212"
 
@@ -122,3 +123,42 @@ def seeds_below(values):
 def seeds_above(values):
   """`all three seeds`, or `K of N seeds`, of the values above zero."""
   return seeds_below([-v for v in values])
+
+
+def check_or_write(tool, doc, text, new, claims, check, write, done):
+  """The end of a study report tool: check its doc, or write it.
+
+  Args:
+    tool: The tool's name (`channel_report`): its messages start with it.
+    doc: The doc's path.
+    text: The doc as it is.
+    new: The doc with its marked tables as the rows give them.
+    claims: A function returning the doc's `Claim`s; an error computing them
+      is one unmet claim.
+    check: Only report: exit 1 when the tables or the prose are stale.
+    write: Called after the doc is written (the plots).
+    done: The line printed once the doc is written.
+
+  Returns:
+    The exit status.
+  """
+  try:
+    messages = unmet(text, claims())
+  except (KeyError, IndexError, ValueError, ZeroDivisionError,
+          StopIteration, TypeError) as error:
+    messages = [
+        f"the rows do not give the figures its prose states ({error!r})"]
+  if check:
+    if new != text:
+      print(f"{tool}: {doc} is out of date; run python tools/{tool}.py",
+            file=sys.stderr)
+    for message in messages:
+      print(f"{tool}: {doc}: {message}", file=sys.stderr)
+    return 1 if new != text or messages else 0
+  with open(doc, "w", encoding="utf-8") as stream:
+    stream.write(new)
+  write()
+  print(done)
+  for message in messages:
+    print(f"{tool}: {doc}: edit the prose, {message}", file=sys.stderr)
+  return 1 if messages else 0

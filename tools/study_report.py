@@ -266,30 +266,14 @@ def main(argv):
   found = tables(FLAGS.rows, studies)
   new = kdticket_tf.results.update_marked_tables(text, found)
   missing = set(found) - kdticket_tf.results.marked_tables(text)
-  try:
-    unmet = prose_claims.unmet(text, study_claims.claims(FLAGS.rows, studies))
-  except (KeyError, IndexError, ValueError, ZeroDivisionError,
-          StopIteration) as error:
-    unmet = [f"the rows do not give the figures its prose states ({error!r})"]
-  if FLAGS.check:
-    if new != text:
-      print(f"study_report: {FLAGS.doc} is out of date; run "
-            "python tools/study_report.py", file=sys.stderr)
-    for message in unmet:
-      print(f"study_report: {FLAGS.doc}: {message}", file=sys.stderr)
-    return 1 if new != text or unmet else 0
-  if missing:
+  if missing and not FLAGS.check:
     print(f"study_report: {FLAGS.doc} has no marker for: "
           f"{', '.join(sorted(missing))}", file=sys.stderr)
-  with open(FLAGS.doc, "w", encoding="utf-8") as stream:
-    stream.write(new)
-  plots(FLAGS.rows, studies)
-  print(f"{FLAGS.doc}: {len(found)} tables; plots in {FLAGS.rows}")
-  for message in unmet:
-    print(f"study_report: {FLAGS.doc}: edit the prose, {message}",
-          file=sys.stderr)
-  return 1 if unmet else 0
-
+  return prose_claims.check_or_write(
+      "study_report", FLAGS.doc, text, new,
+      lambda: study_claims.claims(FLAGS.rows, studies), FLAGS.check,
+      lambda: plots(FLAGS.rows, studies),
+      f"{FLAGS.doc}: {len(found)} tables; plots in {FLAGS.rows}")
 
 if __name__ == "__main__":
   app.run(main)
