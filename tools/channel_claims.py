@@ -8,6 +8,7 @@ Fashion-MNIST, the same training), each latency a ratio to the dense model of
 its own benchmark run.
 """
 
+import glob
 import json
 import os
 
@@ -187,7 +188,6 @@ def claims(study, bench):
 
 def _study_d_points(recipe):
   """`{structure: [(ratio, mean accuracy)]}` of study D's tickets."""
-  import glob  # pylint: disable=g-import-not-at-top
   with open(os.path.join(STUDY_D, "benchmark.json"), encoding="utf-8") as f:
     bench = json.load(f)
   ratios = {}
