@@ -54,6 +54,8 @@ _API = {
     "load_model_weights": "store.weights",
     "read_ticket": "export.saved_model", "gzip_size": "export.saved_model",
     "SIGNATURE": "export.saved_model",
+    # A ticket's serving signature run and profiled as TF Serving runs it.
+    "SignatureSession": "export.signature_session",
     # Helpers of the tools: data, models, tables, plots, TFLite, timing.
     "load_data": "data", "build_model": "models",
     "start_tensorflow": "logs",

@@ -191,8 +191,16 @@ class CompactExportTest(tf.test.TestCase):
         capture_output=True, text=True, check=False, timeout=300,
         env=dict(os.environ, PYTHONPATH=testing.ROOT))
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
-    models = {m["name"]: m for m in json.loads(result.stdout)["models"]}
+    found = json.loads(result.stdout)
+    # One thread for the Session timings, set before anything ran (set any
+    # later, TensorFlow refuses it and the tool fails above).
+    self.assertEqual(found["meta"]["tensorflow_threads"],
+                     {"intra_op": 1, "inter_op": 1})
+    models = {m["name"]: m for m in found["models"]}
     self.assertEqual(list(models), ["dense/0", "lt/1", "lt_compact/1"])
+    for model in models.values():
+      self.assertGreater(model["latency"]["session_b1_t1"]["cpu_per_wall"],
+                         0.0)
     compact = models["lt_compact/1"]
     self.assertEqual(compact["saved_model"],
                      self.layout.compact_serving_path(KEY))

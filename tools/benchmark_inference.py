@@ -17,10 +17,12 @@ them), it measures:
   LiteRT's own `benchmark_model` measures it (a `set_tensor` copy from Python
   would add about 1 µs to every call, sparse or dense);
 * SavedModel latency as TF Serving runs it: the graph loaded into a TF
-  `Session` (`tf.compat.v1.saved_model.loader.load`, one intra-op thread) and
-  `session.run` of the `serving_default` signature, at batch 1 and 32 (the TF2
-  Python call of a loaded signature adds 0.3 to 2 ms per call here, which
-  hides the model; `--saved_model` times it too);
+  `Session` (`tf.compat.v1.saved_model.loader.load`) and `session.run` of the
+  `serving_default` signature, at batch 1 and 32, on one thread (TensorFlow's
+  intra- and inter-op pools, process-wide, are sized to one before anything
+  runs; the JSON gives each timing's CPU time over wall time, `cpu_per_wall`,
+  about 1 on one thread). The TF2 Python call of a loaded signature adds 0.3
+  to 2 ms per call here, which hides the model; `--saved_model` times it too;
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel;
 * beside them, the multiply-adds of the network each file holds, over the
   dense model's (`ticket.json`'s `macs`): below 1 only for a compacted channel
@@ -65,6 +67,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from inference_tables import report
 
 tf = kdticket_tf.start_tensorflow()
+# A TF `Session` runs its ops on the process's CPU thread pool, which the first
+# session or eager context of the process sizes (here the TF2 load that reads
+# the input shape would, to every core); a later session's ConfigProto cannot
+# shrink it. So one thread is set before anything runs, or a "one-thread"
+# Session would time the dense model on every core.
+tf.config.threading.set_intra_op_parallelism_threads(1)
+tf.config.threading.set_inter_op_parallelism_threads(1)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdir", None, "Workdirs whose exported tickets to time.")
@@ -215,23 +224,12 @@ def _saved_model_call(folder, batch, images):
 
 
 def _session_call(folder, batch, images):
-  """`session.run` of the serving signature in a one-thread TF `Session`."""
-  graph = tf.Graph()
-  session = tf.compat.v1.Session(graph=graph, config=tf.compat.v1.ConfigProto(
-      intra_op_parallelism_threads=1, inter_op_parallelism_threads=1))
-  with graph.as_default():
-    meta = tf.compat.v1.saved_model.loader.load(
-        session, [tf.saved_model.SERVING], folder)
-  signature = meta.signature_def[kdticket_tf.SIGNATURE]
-  # A callable made once runs the graph as TF Serving's C++ `Session::Run`
-  # does, without `session.run`'s per-call parsing of fetch and feed names.
-  run = session.make_callable(
-      graph.get_tensor_by_name(signature.outputs["logits"].name),
-      [graph.get_tensor_by_name(signature.inputs["images"].name)])
+  """`session.run` of the serving signature in a TF `Session` (one thread)."""
+  session = kdticket_tf.SignatureSession(folder)
   batch_images = np.ascontiguousarray(images[:batch])
 
   def call():
-    run(batch_images)
+    session(batch_images)
   call.session = session  # kept open while the timer lives
   return call
 
@@ -270,10 +268,14 @@ def benchmark(models, rounds, seconds):
       timers[(model["name"], kind, batch, threads)] = _timer(call, seconds)
   times = {key: [] for key in timers}
   probes = {key: [] for key in timers}
+  busy = {key: [] for key in timers}  # CPU time over wall time: the threads
   for _ in range(rounds):
     for key, timed in timers.items():
       before = kdticket_tf.cpu_speed_probe()
+      cpu, wall = time.process_time(), time.perf_counter()
       times[key].append(timed())
+      busy[key].append((time.process_time() - cpu) /
+                       (time.perf_counter() - wall))
       probes[key].append((before, kdticket_tf.cpu_speed_probe()))
   fastest = min(min(min(pair) for pair in found) for found in probes.values())
   full = {key: np.asarray(times[key])[
@@ -301,6 +303,7 @@ def benchmark(models, rounds, seconds):
           "ratio_quartiles": (None if ratios is None else
                               [float(q) for q in np.percentile(ratios,
                                                                [25, 75])]),
+          "cpu_per_wall": float(np.median(busy[key])),
       }
       found, reference = full[key], full.get(base, np.empty(0))
       row["full_speed_latency"][label] = {
@@ -342,6 +345,9 @@ def main(argv):
           "default_delegates": FLAGS.default_delegates,
           "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
+          "tensorflow_threads": {
+              "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
           "cpu_speed": cpu}
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))

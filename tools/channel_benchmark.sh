@@ -9,8 +9,11 @@
 #     resnet_cifar at width 8.
 # Latency does not depend on the weights' values, so each network trains one
 # epoch on a subset, enough to export; the tickets' accuracy is study E's.
+#   * Study E's own LeNet tickets for the accuracy-latency plot: seed 0's `lt`
+#     at 50, 75 and 90% (configs/study_e_lenet_channel.flags, the same
+#     training as the study's rows), compacted.
 # Run it on a quiet machine (nothing else running):
-#   tools/channel_benchmark.sh        # writes docs/channel_tickets/benchmark_*.json
+#   tools/channel_benchmark.sh   # docs/channel_tickets/{benchmark,session_profile}_*.json
 # TRAIN_ONLY=1 trains and exports only (rerunning skips what is done).
 set -eu
 cd "$(dirname "$0")/.."
@@ -38,6 +41,8 @@ PYTHONPATH=tools${PYTHONPATH:+:$PYTHONPATH} train lenet_60_20 "${LENET[@]}" \
 train resnet20 "${RESNET[@]}" --sparsity_structure=channel \
     --prune_scope=layerwise --target_sparsities=0.75
 train resnet20_width8 "${RESNET[@]}" --width=8 --target_sparsities=0.5
+TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 "$PYTHON" -m kdticket_tf.train \
+    --flagfile=configs/study_e_lenet_channel.flags --recipes=lt --export --export_tflite --workdir="$ROOT/lenet_tickets"
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0  # the timing wants a quiet machine
 mkdir -p "$OUT"
 for pair in lenet:lenet_60_20 resnet20:resnet20_width8; do
@@ -47,3 +52,20 @@ for pair in lenet:lenet_60_20 resnet20:resnet20_width8; do
       --batch_sizes=1,32,256 --format=json > "$OUT/benchmark_${ticket}.json"
   "$PYTHON" tools/benchmark_inference.py --from_json="$OUT/benchmark_${ticket}.json"
 done
+"$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/lenet_tickets" \
+    --recipes=lt --threads=1 --format=json > "$OUT/benchmark_lenet_tickets.json"
+"$PYTHON" tools/benchmark_inference.py \
+    --from_json="$OUT/benchmark_lenet_tickets.json"
+# Where the Session's time goes, layer by layer (ResNet-20 by stage): the
+# dense model, the compacted ticket, the control.
+served() {  # served WORKDIR:MODEL/VERSION ...: their SavedModels, comma-separated
+  local found="" item
+  for item in "$@"; do found+="$ROOT/${item%%:*}/export/serving/${item#*:},"; done
+  echo "${found%,}"
+}
+"$PYTHON" tools/session_profile.py --format=json --saved_model="$(served \
+    lenet:dense/0 lenet:lt_compact/1 lenet_60_20:dense/0)" \
+    > "$OUT/session_profile_lenet.json"
+"$PYTHON" tools/session_profile.py --format=json --group='^stage\d' \
+    --saved_model="$(served resnet20:dense/0 resnet20:lt_compact/1 \
+    resnet20_width8:dense/0)" > "$OUT/session_profile_resnet20.json"

@@ -33,6 +33,7 @@ import kdticket_tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import channel_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
+import inference_tables  # pylint: disable=g-import-not-at-top,wrong-import-position
 import prose_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -237,11 +238,12 @@ def workdir_widths(workdir):
   return found
 
 
-def benchmarks(folder):
+def benchmarks(folder, prefix="benchmark_"):
+  """`{name: run}` of the committed `<prefix><name>.json` runs."""
   found = {}
-  for path in sorted(glob.glob(os.path.join(folder, "benchmark_*.json"))):
+  for path in sorted(glob.glob(os.path.join(folder, f"{prefix}*.json"))):
     with open(path, encoding="utf-8") as stream:
-      found[os.path.basename(path)[len("benchmark_"):-len(".json")]] = (
+      found[os.path.basename(path)[len(prefix):-len(".json")]] = (
           json.load(stream))
   return found
 
@@ -256,7 +258,8 @@ def speed_table(bench, field="latency"):
            f"{1e3 * cpu['fastest_probe_seconds']:.3f} ms at its fastest, the "
            f"CPU at {1 / cpu['median_probe_over_fastest']:.2f} of that speed "
            f"at the median; load average {bench['meta']['load_average'][0]:.1f}"
-           f". Latency: median over rounds (ratio to dense, median of "
+           f".{inference_tables.threads_line(bench['meta'], bench['models'])}"
+           " Latency: median over rounds (ratio to dense, median of "
            "per-round ratios).", "",
            "| model | multiply-adds | " + " | ".join(
       label.replace("tflite_", "TFLite ").replace("session_", "TF Session ")
@@ -287,7 +290,13 @@ def tables(folder):
     out[f"{setup}_collapsed"] = collapse_table(study, setup)
   for name, run in bench.items():
     out[f"speed_{name}"] = speed_table(run)
-  return study, bench, out
+  profiles = benchmarks(folder, "session_profile_")
+  for name, run in profiles.items():
+    out[f"profile_{name}"] = (
+        f"µs per call at batch {run['batch_size']}, mean over {run['runs']} "
+        "traced calls (ratio to the dense model's).\n\n" +
+        inference_tables.profile_table(run["models"]))
+  return study, dict(bench, profiles=profiles), out
 
 
 def main(argv):

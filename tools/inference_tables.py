@@ -3,7 +3,10 @@
 `report(meta, results)` renders a run (timed now, or saved with
 `--format=json`) as text: the latency table with ratios to dense, the spread of
 the TFLite ratios over the rounds, and the latency at full CPU speed.
+`profile_table(models)` renders `tools/session_profile.py`'s time per layer.
 """
+
+import os
 
 import kdticket_tf
 
@@ -55,6 +58,19 @@ def spread_table(results):
   return "\n".join(lines) + "\n"
 
 
+def threads_line(meta, results):
+  """How many threads the TF Session timings had, and used; "" if untold."""
+  threads = meta.get("tensorflow_threads")
+  busy = [value["cpu_per_wall"] for row in results
+          for label, value in row["latency"].items()
+          if label.startswith("session") and "cpu_per_wall" in value]
+  if not threads or not busy:
+    return ""
+  return (f" TensorFlow: {threads['intra_op']} intra-op and "
+          f"{threads['inter_op']} inter-op thread(s); its Session timings "
+          f"kept {min(busy):.2f} to {max(busy):.2f} CPUs busy.")
+
+
 def report(meta, results):
   """The run as text: its setting, then the three tables."""
   cpu = meta["cpu_speed"]
@@ -62,8 +78,8 @@ def report(meta, results):
   return "\n".join([
       f"Interpreter: {meta['interpreter']}{delegates}; {meta['rounds']} "
       f"interleaved rounds; load average {meta['load_average'][0]:.1f} on "
-      f"{meta['cpus']} CPUs. Latency: median over rounds (ratio to dense, "
-      "median of per-round ratios).\n",
+      f"{meta['cpus']} CPUs.{threads_line(meta, results)} Latency: median "
+      "over rounds (ratio to dense, median of per-round ratios).\n",
       to_markdown(results),
       "Spread of the TFLite ratios over the rounds (quartiles):\n",
       spread_table(results),
@@ -72,3 +88,35 @@ def report(meta, results):
       f"{1 / cpu['median_probe_over_fastest']:.2f} of its fastest): median "
       "of those timings (ratio to the dense model's).\n",
       to_markdown(results, "full_speed_latency")])
+
+
+def _served_name(folder):
+  """`<workdir>:<model>/<version>` of an exported ticket's folder."""
+  parts = os.path.normpath(folder).split(os.sep)
+  if len(parts) >= 5 and parts[-4:-2] == ["export", "serving"]:
+    return f"{parts[-5]}:{parts[-2]}/{parts[-1]}"
+  return folder
+
+
+def profile_table(models):
+  """Markdown: µs per call of each layer group (ratio to the first model's)."""
+  first = models[0]["groups"]
+  names = sorted({g for row in models for g in row["groups"]},
+                 key=lambda g: (g.startswith("("), -first.get(g, 0.0), g))
+
+  def cell(value, reference):
+    ratio = f" ({value / reference:.2f})" if reference else ""
+    return f"{1e6 * value:.0f}{ratio}"
+
+  lines = ["| layers | " + " | ".join(_served_name(row["saved_model"])
+                                     for row in models) + " |",
+           "|---|" + "---|" * len(models)]
+  totals = [("traced total", [sum(r["groups"].values()) for r in models]),
+            ("untraced call", [r["seconds_per_call"] for r in models])]
+  rows = [(name, [r["groups"].get(name, 0.0) for r in models])
+          for name in names] + totals
+  for label, values in rows:
+    lines.append(f"| {label} | " + " | ".join(
+        cell(v, values[0] if i else None) for i, v in enumerate(values)) +
+                 " |")
+  return "\n".join(lines) + "\n"

@@ -51,3 +51,4 @@ def parse_grpc_response(response):
   """Returns {output name: array} from a `PredictResponse`."""
   return {name: tf.make_ndarray(proto)
           for name, proto in response.outputs.items()}
+
