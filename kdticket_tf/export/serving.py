@@ -51,4 +51,3 @@ def parse_grpc_response(response):
   """Returns {output name: array} from a `PredictResponse`."""
   return {name: tf.make_ndarray(proto)
           for name, proto in response.outputs.items()}
-
