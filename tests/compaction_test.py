@@ -175,6 +175,23 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
                         kernel[[0, 2, 3, 4, 6]])
     self.assert_same_function(model, result.model, inputs_for(model))
 
+  def test_a_dropout_noise_shape_takes_the_new_channel_count(self):
+    inputs = keras.Input((5, 6))
+    x = layers.Conv1D(6, 3, activation="relu", name="conv")(inputs)
+    x = layers.Dropout(0.5, noise_shape=(None, 1, 6), name="drop")(x)
+    x = layers.Flatten(name="flatten")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    graph = channel_groups.find(model)
+    testing.zero_channel_groups(model, graph.groups[:2])  # conv's 0 and 1
+    result = compaction.compact(model, graph)
+    self.assertEqual(result.widths["conv"], (6, 4))
+    self.assertEqual(tuple(result.model.get_layer("drop").noise_shape),
+                     (None, 1, 4))
+    x = inputs_for(model)
+    self.assertAllClose(result.model(x, training=False), model(x),
+                        atol=1e-5, rtol=0)
+    self.assertEqual(result.model(x, training=True).shape, (8, 3))
+
   def test_a_ticket_without_zero_groups_is_the_same_network(self):
     model = conv_bn_flatten()
     result = compaction.compact(model, channel_groups.find(model))

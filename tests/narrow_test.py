@@ -144,6 +144,20 @@ class NarrowTest(tf.test.TestCase):
     self.assertEqual(type(functional).__name__, "Functional")
     self.assertFalse(functional.get_layer("conv2").use_bias)
 
+  def test_a_dropout_noise_shape_takes_the_compacted_width(self):
+    def dropout_mlp():
+      return keras.Sequential(
+          [keras.Input((12,)), L.Dense(16, activation="relu", name="hidden"),
+           L.Dropout(0.5, noise_shape=(None, 16), name="drop"),
+           L.Dense(4, name="logits")], name="dropout_mlp")
+    result = _compacted(dropout_mlp, (12,))
+    width = result.widths["hidden"][1]
+    self.assertLess(width, 16)
+    narrowed = narrow.build(dropout_mlp(), result.model)
+    self.assertEqual(tuple(narrowed.get_layer("drop").noise_shape),
+                     (None, width))
+    self.assertEqual(narrowed(_inputs((12,)), training=True).shape, (8, 4))
+
   def test_a_width_the_model_has_no_layer_for_is_refused(self):
     inputs = tf_keras.Input((12,))
     other = tf_keras.Model(inputs, tf_keras.layers.Dense(

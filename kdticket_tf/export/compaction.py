@@ -194,14 +194,22 @@ def _keep(size, dropped):
   return [i for i in range(size) if i not in dropped]
 
 
-def _clone(layer, dropped):
-  """A fresh layer of `layer`'s config, narrower when its outputs are cut."""
+def _clone(layer, dropped, inputs):
+  """A fresh layer of `layer`'s config, narrower when its outputs are cut.
+
+  `inputs` is the first input it will be called on, in the rebuilt network:
+  a dropout whose `noise_shape` names its input's channels takes the new
+  count.
+  """
   if isinstance(layer, keras.Model):
     return keras.models.clone_model(layer)
   config = layer.get_config()
   if layer.name in dropped["out"]:
     field = "units" if "units" in config else "filters"
     config[field] -= len(dropped["out"][layer.name])
+  noise = config.get("noise_shape")
+  if noise and noise[-1] not in (None, 1):
+    config["noise_shape"] = tuple(noise[:-1]) + (int(inputs.shape[-1]),)
   return layer.__class__.from_config(config)
 
 
@@ -250,10 +258,10 @@ def _rebuild(model, dropped):
     pending.remove(ready)
     layer, node = ready
     first = layer.name not in fresh
-    if first:
-      fresh[layer.name] = _clone(layer, dropped)
     args, kwargs = tf.nest.map_structure(renamed,
                                          (node.call_args, node.call_kwargs))
+    if first:
+      fresh[layer.name] = _clone(layer, dropped, tf.nest.flatten(args)[0])
     outputs = fresh[layer.name](*args, **kwargs)
     for old, new in zip(tf.nest.flatten(node.output_tensors),
                         tf.nest.flatten(outputs)):

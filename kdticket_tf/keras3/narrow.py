@@ -5,8 +5,9 @@ network with fewer units and filters: each Dense and convolution layer keeps
 its name and every other field, and the layers after it (BatchNormalization,
 the layers that read it) take their sizes from their inputs. So the user's own
 model, rebuilt from its Keras 3 `get_config()` with each of those layers'
-`units` or `filters` set to its compacted width, is the compacted network in
-Keras 3, every field the user set kept. `build` makes it (a Sequential or
+`units` or `filters` set to its compacted width (and a dropout's `noise_shape`
+to the compacted one's), is the compacted network in Keras 3, every other
+field the user set kept. `build` makes it (a Sequential or
 functional model, as the user's is, compiled as the user's was); the compacted
 weights go in, checked, through `keras_file.write`.
 
@@ -51,10 +52,15 @@ def _narrowed_config(keras3_model, compacted):
           ".keras file only by changing the units or filters of the model's "
           "own layers.")
     entries[name]["config"][field] = width
+  narrow_layers = {layer.name: layer for layer in compacted.layers}
   for entry in config["layers"]:
     # Shapes the full-width build recorded inside the model: the narrower
     # model builds its layers on its inputs instead (their shape is kept).
     entry.pop("build_config", None)
+    # A dropout's noise shape names its input's channels: the compacted one's.
+    layer = narrow_layers.get(entry["config"].get("name"))
+    if entry["config"].get("noise_shape") and layer is not None:
+      entry["config"]["noise_shape"] = list(layer.noise_shape)
   return config
 
 
