@@ -1,13 +1,18 @@
 """docs/channel_tickets.md (study E) is what its committed rows give."""
 
+import glob
 import json
 import os
+import shutil
 
 import tensorflow as tf
+
+import kdticket_tf
 
 from tests import testing
 
 ROWS = os.path.join(testing.ROOT, "docs", "channel_tickets")
+ARMS = {"lenet": ("l1", "refill"), "conv": ("l1", "refill", "layerwise")}
 
 
 def _tool(*args):
@@ -24,9 +29,52 @@ class ChannelReportTest(testing.ReportDocChecks, tf.test.TestCase):
     self.assertEqual(result.returncode, 1)
     self.assertIn("lenet_l1/seed_*.json", result.stderr)
 
+  def test_an_arm_only_one_setup_has_is_needed_there_only(self):
+    rows = os.path.join(self.get_temp_dir(), "rows")
+    shutil.copytree(ROWS, rows)
+    shutil.rmtree(os.path.join(rows, "conv_layerwise"))
+    result = _tool("--check", f"--rows={rows}")
+    self.assertEqual(result.returncode, 1)
+    self.assertIn("conv_layerwise/seed_*.json", result.stderr)
+    self.assertIn("conv_layerwise/widths_seed_*.json", result.stderr)
+    self.assertNotIn("lenet_layerwise", result.stderr)  # lenet has no such arm
+
+  def test_the_layerwise_rows_are_the_layerwise_arms(self):
+    # The 90% cells of `lt (layerwise)` and `lt: layerwise − L1`, computed
+    # here from the arms' rows, seed by seed.
+    def at_90(arm):
+      found = {}
+      for path in glob.glob(os.path.join(ROWS, f"conv_{arm}", "seed_*.json")):
+        with open(path, encoding="utf-8") as stream:
+          found[os.path.basename(path)] = next(
+              row["test_accuracy"] for row in json.load(stream)
+              if row["recipe"] == "lt" and row["level"] == 3)
+      return found
+    layerwise, l1 = at_90("layerwise"), at_90("l1")
+    self.assertLen(layerwise, 3)
+    with open(os.path.join(testing.ROOT, "docs", "channel_tickets.md"),
+              encoding="utf-8") as stream:
+      text = stream.read()
+    units, filters = text.split("## Filters: the MNIST-1D ConvNet")
+
+    def last_cells(label):
+      return [line.rsplit(" | ", 1)[1].rstrip(" |")
+              for line in filters.splitlines()
+              if line.startswith(f"| {label} |")]
+
+    mean_std = kdticket_tf.results.mean_std
+    # Its rows in the accuracy, selected-on-validation and collapse tables.
+    accuracy, _, collapsed = last_cells("lt (layerwise)")
+    self.assertEqual(accuracy, mean_std(list(layerwise.values())))
+    self.assertEqual(collapsed, f"{sum(v < 0.2 for v in layerwise.values())}"
+                     " of 3")
+    self.assertEqual(last_cells("lt: layerwise − L1"), [mean_std(
+        [layerwise[seed] - l1[seed] for seed in sorted(l1)], signed=True)])
+    self.assertNotIn("(layerwise)", units)
+
   def test_every_committed_row_is_a_study_e_run(self):
-    for arm in ("l1", "refill"):
-      for setup in ("lenet", "conv"):
+    for setup, arms in ARMS.items():
+      for arm in arms:
         folder = os.path.join(ROWS, f"{setup}_{arm}")
         for name in sorted(os.listdir(folder)):
           if not name.startswith("seed_"):

@@ -8,15 +8,18 @@ r"""Writes the tables and plot of docs/channel_tickets.md (study E) from its row
 The rows are committed under docs/channel_tickets/: `<setup>_<arm>/seed_S.json`
 (a run's `results.json`; setups `lenet` and `conv`, arms `l1` and `refill`,
 the refill arm starting from a copy of the L1 arm's dense run, so the two are
-paired by seed), `<setup>_<arm>/widths_seed_S.json` (the channels each level's
-mask keeps, per layer: `--widths` reads them from a workdir's masks) and the
-inference benchmarks (`tools/benchmark_inference.py --format=json`). Every
-level of a seed is one one-shot mask shared by its recipes, so a difference
-between recipes is paired by seed and level. Tables sit between
-`<!-- table:NAME -->` and `<!-- /table -->`; nothing here trains or times.
-The numbers the prose states are rendered from the same rows
-(`channel_claims.py`): `--check` also fails when the prose no longer says what
-the rows give, or when rows the doc is made from are missing.
+paired by seed; the conv setup also `layerwise`, layer-wise ranking from its
+own dense run, which `--deterministic` makes the L1 arm's: its prose checks
+that their dense accuracies agree), `<setup>_<arm>/widths_seed_S.json` (the
+channels each level's mask keeps, per layer: `--widths` reads them from a
+workdir's masks) and the inference benchmarks
+(`tools/benchmark_inference.py --format=json`). Every level of a seed is one
+one-shot mask shared by its recipes, so a difference between recipes is
+paired by seed and level. Tables sit between `<!-- table:NAME -->` and
+`<!-- /table -->`; nothing here trains or times. The numbers the prose states
+are rendered from the same rows (`channel_claims.py`,
+`channel_layerwise_claims.py`): `--check` also fails when the prose no longer
+says what the rows give, or when rows the doc is made from are missing.
 """
 
 import glob
@@ -32,9 +35,12 @@ import numpy as np
 import kdticket_tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import channel_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
-import inference_tables  # pylint: disable=g-import-not-at-top,wrong-import-position
-import prose_claims  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import channel_claims
+import channel_layerwise_claims
+import inference_tables
+import prose_claims
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("rows", "docs/channel_tickets", "The committed rows.")
@@ -46,26 +52,31 @@ flags.DEFINE_string("widths", None,
 
 SETUPS = {"lenet": "LeNet-300-100, Fashion-MNIST (units)",
           "conv": "MNIST-1D ConvNet (filters)"}
-ARMS = ("l1", "refill")
 TARGETS = (0.5, 0.75, 0.9)  # the weights pruned at levels 1, 2, 3
 RECIPES = ("lt", "rewind", "kd", "kd_rewind", "finetune", "lr_rewind",
            "kd_lr_rewind", "kd_finetune", "random_reinit")
-REFILL_RECIPES = ("lt", "kd")
-# Paired differences, by question (docs/channel_tickets.md, "Verdicts").
+# The recipes each arm ran, and the arms each setup has.
+ARM_RECIPES = {"l1": RECIPES, "refill": ("lt", "kd"), "layerwise": RECIPES}
+ARMS = {"lenet": ("l1", "refill"), "conv": ("l1", "refill", "layerwise")}
+KD_PAIRS = channel_claims.KD_PAIRS  # each KD recipe and its baseline
+# Paired differences `(a, b, arm of a, arm of b)`, by question
+# (docs/channel_tickets.md, "Verdicts"); a row whose arm a setup lacks is left
+# out of its table.
 DIFFERENCES = (
-    ("lt", "random_reinit", "l1"),
-    ("kd", "lt", "l1"), ("kd_rewind", "rewind", "l1"),
-    ("kd_lr_rewind", "lr_rewind", "l1"), ("kd_finetune", "finetune", "l1"),
-    ("kd_rewind", "lt", "l1"), ("rewind", "lt", "l1"),
-    ("lt", "lt", "refill"), ("kd", "kd", "refill"))
+    (("lt", "random_reinit", "l1", "l1"),) +
+    tuple((a, b, "l1", "l1") for a, b in KD_PAIRS) +
+    (("kd_rewind", "lt", "l1", "l1"), ("rewind", "lt", "l1", "l1"),
+     ("lt", "lt", "refill", "l1"), ("kd", "kd", "refill", "l1")) +
+    tuple((r, r, "layerwise", "l1") for r in RECIPES) +
+    (("lt", "random_reinit", "layerwise", "layerwise"),) +
+    tuple((a, b, "layerwise", "layerwise") for a, b in KD_PAIRS))
 
 
 def missing_rows(folder):
   """The row files (patterns under `folder`) the doc needs, matching nothing."""
-  needed = [os.path.join(folder, f"{setup}_{arm}", "seed_*.json")
-            for setup in SETUPS for arm in ARMS]
-  needed += [os.path.join(folder, f"{setup}_l1", "widths_seed_*.json")
-             for setup in SETUPS]
+  needed = [os.path.join(folder, f"{setup}_{arm}", name)
+            for setup in SETUPS for arm in ARMS[setup]
+            for name in ("seed_*.json", "widths_seed_*.json")]
   return [pattern for pattern in needed if not glob.glob(pattern)]
 
 
@@ -73,7 +84,7 @@ def seed_rows(folder):
   """Returns `{(setup, arm): {seed: rows}}` of the committed runs."""
   found = {}
   for setup in SETUPS:
-    for arm in ARMS:
+    for arm in ARMS[setup]:
       for path in sorted(glob.glob(os.path.join(folder, f"{setup}_{arm}",
                                                 "seed_*.json"))):
         seed = int(re.search(r"seed_(\d+)\.json$", path).group(1))
@@ -92,10 +103,14 @@ def value(rows, recipe, level, field="test_accuracy"):
 
 
 class Study:
-  """The committed runs of study E, with the paired arithmetic on them."""
+  """The committed runs of study E, with the paired arithmetic on them.
 
-  def __init__(self, found):
+  `found` is `seed_rows`'s; `widths`, `{(setup, arm): read_widths(...)}`.
+  """
+
+  def __init__(self, found, widths=None):
     self.found = found
+    self.widths = widths or {}
 
   def seeds(self, setup, arm="l1"):
     return sorted(self.found.get((setup, arm), {}))
@@ -131,32 +146,42 @@ def _levels():
   return range(1, len(TARGETS) + 1)
 
 
+def _label(recipe, arm):
+  return recipe if arm == "l1" else f"{recipe} ({arm})"
+
+
+def _arm_recipes(setup):
+  """`(arm, recipe)` in the order the tables list them."""
+  return [(arm, recipe) for arm in ARMS[setup] for recipe in ARM_RECIPES[arm]]
+
+
 def accuracy_table(study, setup, field="test_accuracy"):
   """Test accuracy per recipe and level of one setup, mean ± std (seeds)."""
   head = " | ".join(f"{100 * t:.0f}% of weights" for t in TARGETS)
   lines = [f"| recipe | epochs from θ0 | {head} |",
            "|---|---|" + "---|" * len(TARGETS)]
-  runs = study.found.get((setup, "l1"), {})
-  for label, name in (("weights pruned (%)", "sparsity"),
-                      ("channels removed (%)", "channels_removed"),
-                      ("multiply-adds left (%)", "flops_remaining")):
-    cells = [kdticket_tf.results.mean_std(
-        [value(rows, "lt", level, name) for rows in runs.values()])
-             for level in _levels()]
-    lines.append(f"| *{label}* | | " + " | ".join(cells) + " |")
+  for arm in ARMS[setup]:
+    runs = study.found.get((setup, arm), {})
+    for label, name in (("weights pruned (%)", "sparsity"),
+                        ("channels removed (%)", "channels_removed"),
+                        ("multiply-adds left (%)", "flops_remaining")):
+      cells = [kdticket_tf.results.mean_std(
+          [value(rows, "lt", level, name) for rows in runs.values()])
+               for level in _levels()]
+      shown = label if arm == "l1" else f"{label[:-4]}, {arm} (%)"
+      lines.append(f"| *{shown}* | | " + " | ".join(cells) + " |")
   dense = kdticket_tf.results.mean_std(
       study.values(setup, "l1", "dense", 0, field))
   epochs = study.values(setup, "l1", "dense", 0, "epochs")
   lines.append(f"| dense | {max(epochs) if epochs else ''} | "
                + " | ".join([dense] * len(TARGETS)) + " |")
-  for arm, recipes in (("l1", RECIPES), ("refill", REFILL_RECIPES)):
-    for recipe in recipes:
-      label = recipe if arm == "l1" else f"{recipe} (refill)"
-      cells = [kdticket_tf.results.mean_std(
-          study.values(setup, arm, recipe, level, field))
-               for level in _levels()]
-      lines.append(f"| {label} | {study.budget(setup, recipe, arm) or ''} | "
-                   + " | ".join(cells) + " |")
+  for arm, recipe in _arm_recipes(setup):
+    cells = [kdticket_tf.results.mean_std(
+        study.values(setup, arm, recipe, level, field))
+             for level in _levels()]
+    lines.append(f"| {_label(recipe, arm)} | "
+                 f"{study.budget(setup, recipe, arm) or ''} | "
+                 + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
@@ -165,11 +190,13 @@ def difference_table(study, setup, field="test_accuracy"):
   head = " | ".join(f"{100 * t:.0f}%" for t in TARGETS)
   lines = [f"| difference (points, paired by seed) | {head} |",
            "|---|" + "---|" * len(TARGETS)]
-  for a, b, arm in DIFFERENCES:
-    label = (f"{a} − {b}" if arm == "l1" else
-             f"{a}: refill − L1")
+  for a, b, arm_a, arm_b in DIFFERENCES:
+    if not {arm_a, arm_b} <= set(ARMS[setup]):
+      continue
+    label = (_label(f"{a} − {b}", arm_a) if arm_a == arm_b else
+             f"{a}: {arm_a} − {arm_b.upper()}")
     cells = [kdticket_tf.results.mean_std(
-        study.minus(setup, a, b, level, arm_a=arm, field=field), signed=True)
+        study.minus(setup, a, b, level, arm_a, arm_b, field), signed=True)
              for level in _levels()]
     lines.append(f"| {label} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
@@ -179,15 +206,13 @@ def collapse_table(study, setup, below=0.2):
   """How many seeds of each recipe ended below `below` test accuracy."""
   head = " | ".join(f"{100 * t:.0f}%" for t in TARGETS)
   lines = [f"| recipe | {head} |", "|---|" + "---|" * len(TARGETS)]
-  for arm, recipes in (("l1", RECIPES), ("refill", REFILL_RECIPES)):
-    for recipe in recipes:
-      cells = []
-      for level in _levels():
-        values = [v for v in study.values(setup, arm, recipe, level)
-                  if v is not None]
-        cells.append(f"{sum(v < below for v in values)} of {len(values)}")
-      label = recipe if arm == "l1" else f"{recipe} (refill)"
-      lines.append(f"| {label} | " + " | ".join(cells) + " |")
+  for arm, recipe in _arm_recipes(setup):
+    cells = []
+    for level in _levels():
+      values = [v for v in study.values(setup, arm, recipe, level)
+                if v is not None]
+      cells.append(f"{sum(v < below for v in values)} of {len(values)}")
+    lines.append(f"| {_label(recipe, arm)} | " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
@@ -203,11 +228,11 @@ def read_widths(folder, setup, arm="l1"):
 
 
 def widths_table(folder, setup):
-  """Channels kept per layer at each level, every seed (L1 and refill)."""
+  """Channels kept per layer at each level, every seed and arm."""
   lines = ["| level | arm | " + " | ".join(["layer: kept of width, seed by "
                                            "seed"]) + " |", "|---|---|---|"]
   for level in _levels():
-    for arm in ARMS:
+    for arm in ARMS[setup]:
       widths = read_widths(folder, setup, arm)
       if not widths:
         continue
@@ -276,7 +301,8 @@ def speed_table(bench, field="latency"):
 
 def tables(folder):
   found = seed_rows(folder)
-  study = Study(found)
+  study = Study(found, {(setup, arm): read_widths(folder, setup, arm)
+                        for setup in SETUPS for arm in ARMS[setup]})
   bench = benchmarks(folder)
   out = {"seeds": "".join(
       f"- `{setup}_{arm}`: seeds {', '.join(map(str, sorted(runs)))}\n"
@@ -316,7 +342,8 @@ def main(argv):
   new = kdticket_tf.results.update_marked_tables(text, found)
   return prose_claims.check_or_write(
       "channel_report", FLAGS.doc, text, new,
-      lambda: channel_claims.claims(study, bench), FLAGS.check,
+      lambda: (channel_claims.claims(study, bench) +
+               channel_layerwise_claims.claims(study)), FLAGS.check,
       lambda: channel_claims.plot(study, FLAGS.rows, os.path.join(
           FLAGS.rows, "accuracy_vs_latency.png")),
       f"{FLAGS.doc}: {len(found)} tables; plot in {FLAGS.rows}")
