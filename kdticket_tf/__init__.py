@@ -56,6 +56,8 @@ _API = {
     "SIGNATURE": "export.saved_model",
     # A ticket's serving signature run and profiled as TF Serving runs it.
     "SignatureSession": "export.signature_session",
+    "use_one_thread": "export.signature_session",
+    "tensorflow_threads": "export.signature_session",
     # Helpers of the tools: data, models, tables, plots, TFLite, timing.
     "load_data": "data", "build_model": "models",
     "start_tensorflow": "logs",
@@ -78,6 +80,7 @@ _RENAMED = {
     "cpu_speed_probe": "probe", "CPU_SPEED_TOLERANCE": "TOLERANCE",
     "search_graph": "build", "describe_graph": "describe", "get_recipe": "get",
     "find_channel_groups": "find", "compact_channels": "compact",
+    "tensorflow_threads": "threads",
 }
 # Public modules: result rows and their tables, the TF Serving client's
 # requests, and the trainer's flags (loading it defines them, for tools that

@@ -67,13 +67,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from inference_tables import report
 
 tf = kdticket_tf.start_tensorflow()
-# A TF `Session` runs its ops on the process's CPU thread pool, which the first
-# session or eager context of the process sizes (here the TF2 load that reads
-# the input shape would, to every core); a later session's ConfigProto cannot
-# shrink it. So one thread is set before anything runs, or a "one-thread"
-# Session would time the dense model on every core.
-tf.config.threading.set_intra_op_parallelism_threads(1)
-tf.config.threading.set_inter_op_parallelism_threads(1)
+# Before anything runs (here the TF2 load that reads the input shape would size
+# the process's pools to every core, and a "one-thread" Session would time the
+# dense model on all of them).
+kdticket_tf.use_one_thread()
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("workdir", None, "Workdirs whose exported tickets to time.")
@@ -345,9 +342,7 @@ def main(argv):
           "default_delegates": FLAGS.default_delegates,
           "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
-          "tensorflow_threads": {
-              "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-              "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+          "tensorflow_threads": kdticket_tf.tensorflow_threads(),
           "cpu_speed": cpu}
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))

@@ -33,10 +33,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
 from inference_tables import profile_table
 
-tf = kdticket_tf.start_tensorflow()
-# One thread, set before anything runs (see SignatureSession).
-tf.config.threading.set_intra_op_parallelism_threads(1)
-tf.config.threading.set_inter_op_parallelism_threads(1)
+kdticket_tf.start_tensorflow()
+kdticket_tf.use_one_thread()  # before anything runs (see SignatureSession)
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list("saved_model", None, "Exported tickets (SavedModel folders); "

@@ -31,18 +31,16 @@ class SignatureSession:
   The CPU thread pools are the process's: the first session or eager context
   of a process sizes them, and a later session's `ConfigProto` does not change
   them. The session asks for the threads `tf.config.threading` sets, so to run
-  on one thread, set both to 1 before TensorFlow runs anything.
+  on one thread, call `use_one_thread()` before TensorFlow runs anything.
   """
 
   def __init__(self, folder, output="logits"):
     self.graph = tf.Graph()
-    threading = tf.config.threading
+    count = threads()
     self.session = tf.compat.v1.Session(
         graph=self.graph, config=tf.compat.v1.ConfigProto(
-            intra_op_parallelism_threads=(
-                threading.get_intra_op_parallelism_threads()),
-            inter_op_parallelism_threads=(
-                threading.get_inter_op_parallelism_threads())))
+            intra_op_parallelism_threads=count["intra_op"],
+            inter_op_parallelism_threads=count["inter_op"]))
     with self.graph.as_default():
       meta = tf.compat.v1.saved_model.loader.load(
           self.session, [tf.saved_model.SERVING], folder)
@@ -103,6 +101,23 @@ class SignatureSession:
 
   def close(self):
     self.session.close()
+
+
+def use_one_thread():
+  """Sizes TensorFlow's process-wide intra- and inter-op pools to one thread.
+
+  Call it before TensorFlow runs anything (a later call raises RuntimeError):
+  the first session or eager context of a process sizes the pools that every
+  `SignatureSession` then runs on.
+  """
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
+
+
+def threads():
+  """`{"intra_op", "inter_op"}`: the threads TensorFlow is set to (0: all)."""
+  return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+          "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
 
 
 def layer_of(node):
