@@ -68,6 +68,7 @@ _API = {
     "cpu_speed_probe": "report.cpu_speed",
     "at_full_speed": "report.cpu_speed",
     "CPU_SPEED_TOLERANCE": "report.cpu_speed",
+    "median_timer": "report.timing",
     "search_graph": "search.graph", "describe_graph": "search.graph",
     "get_recipe": "training.recipes",
 }

@@ -31,8 +31,8 @@ them), it measures:
 
 Every round times each model in turn on each setting (interleaved, so a load
 that changes during the run weighs on all models alike). A timing is the
-median, over groups of calls of about 0.5 ms, of the mean time per call; a
-latency is the median of its timings over the rounds, and a ratio the median
+median, over groups of calls of about 0.5 ms, of the mean time per call
+(`kdticket_tf.median_timer`); a latency is the median of its timings over the rounds, and a ratio the median
 over rounds of the model's timing over the dense model's in the same round;
 the JSON gives the ratio's quartiles over the rounds too.
 The dense model is the first workdir's.
@@ -173,34 +173,6 @@ def sizes(model):
   return result
 
 
-def _timer(call, seconds):
-  """Returns a function timing `call` for about `seconds`, per call.
-
-  The calls run in groups of about 0.5 ms; a timing is the median of its
-  groups' mean call times, so a preemption by another process on a loaded
-  machine spoils one group, not the timing.
-  """
-  call()  # warm up
-  start = time.perf_counter()
-  calls = 0
-  while time.perf_counter() - start < 0.005 or calls < 3:
-    call()
-    calls += 1
-  per_call = (time.perf_counter() - start) / calls
-  group = max(1, int(0.0005 / per_call))
-  groups = max(5, int(seconds / (group * per_call)))
-
-  def timed():
-    found = []
-    for _ in range(groups):
-      begin = time.perf_counter()
-      for _ in range(group):
-        call()
-      found.append((time.perf_counter() - begin) / group)
-    return float(np.median(found))
-  return timed
-
-
 def _tflite_call(path, batch, threads, images):
   """`invoke` on an input written once, as LiteRT's `benchmark_model` times."""
   runner = kdticket_tf.tflite_interpreter(path, threads, batch,
@@ -262,7 +234,8 @@ def benchmark(models, rounds, seconds):
         call = _session_call(model["saved_model"], batch, images)
       else:
         continue
-      timers[(model["name"], kind, batch, threads)] = _timer(call, seconds)
+      timers[(model["name"], kind, batch, threads)] = (
+          kdticket_tf.median_timer(call, seconds))
   times = {key: [] for key in timers}
   probes = {key: [] for key in timers}
   busy = {key: [] for key in timers}  # CPU time over wall time: the threads
@@ -333,10 +306,10 @@ def main(argv):
     return 0
   try:
     models = find_models(FLAGS.workdir, FLAGS.recipes, FLAGS.controls)
-  except ValueError as error:
+    results, cpu = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
+  except ValueError as error:  # refused before any timing
     print(f"benchmark_inference: error: {error}", file=sys.stderr)
     return 1
-  results, cpu = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
   interpreter = kdticket_tf.tflite_interpreter_class()
   meta = {"interpreter": f"{interpreter.__module__}.{interpreter.__name__}",
           "default_delegates": FLAGS.default_delegates,

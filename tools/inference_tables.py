@@ -98,6 +98,21 @@ def _served_name(folder):
   return folder
 
 
+def profile_caption(meta, models):
+  """What a profile's table holds and how it was taken: one paragraph."""
+  threads = meta["tensorflow_threads"]
+  busy = [row["cpu_per_wall"] for row in models]
+  return (f"µs per call at batch {meta['batch_size']} in a TF Session on "
+          f"{threads['intra_op']} intra-op and {threads['inter_op']} inter-op "
+          f"thread(s) (the untraced calls kept {min(busy):.2f} to "
+          f"{max(busy):.2f} CPUs busy): each layer's time the mean over "
+          f"{meta['runs']} traced calls, the untraced call the median timing "
+          "(ratio to the first model's). CPU speed probe "
+          f"{1e3 * meta['fastest_probe_seconds']:.3f} to "
+          f"{1e3 * meta['slowest_probe_seconds']:.3f} ms; load average "
+          f"{meta['load_average'][0]:.1f} on {meta['cpus']} CPUs.")
+
+
 def profile_table(models):
   """Markdown: µs per call of each layer group (ratio to the first model's)."""
   first = models[0]["groups"]

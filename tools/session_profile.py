@@ -14,9 +14,13 @@ layer they absorbed), or to `(signature)` for the serving graph's own ops
 goes to the first match of the regular expression in its name (`^stage\d`:
 ResNet stages), or stays itself. The first SavedModel is the reference: every
 other column gives its ratio to it. Traced times add the tracer's own cost;
-the untraced time per call is given beside them.
+the untraced time per call (the median timing, as the benchmark takes it)
+is given beside them. The JSON (`--format=json`) keeps the setting beside
+the times: threads, load, the CPU speed probe, each timing's CPU time over
+wall time.
 """
 
+import functools
 import json
 import os
 import re
@@ -31,6 +35,7 @@ import kdticket_tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
+from inference_tables import profile_caption
 from inference_tables import profile_table
 
 kdticket_tf.start_tensorflow()
@@ -39,43 +44,58 @@ kdticket_tf.use_one_thread()  # before anything runs (see SignatureSession)
 FLAGS = flags.FLAGS
 flags.DEFINE_list("saved_model", None, "Exported tickets (SavedModel folders); "
                   "the first is the reference.")
-flags.DEFINE_integer("batch_size", 32, "Batch size of the calls.")
-flags.DEFINE_integer("runs", 20, "Traced calls to average.")
+flags.DEFINE_integer("batch_size", 32, "Batch size of the calls.",
+                     lower_bound=1)
+flags.DEFINE_integer("runs", 20, "Traced calls to average.", lower_bound=1)
 flags.DEFINE_string("group", "", "Regular expression folding layers into "
                     "groups (the first match in a layer's name).")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 flags.mark_flag_as_required("saved_model")
 
 
-def _per_call(session, images, seconds=0.5):
-  session(images)
-  calls, start = 0, time.perf_counter()
-  while time.perf_counter() - start < seconds:
-    session(images)
-    calls += 1
-  return (time.perf_counter() - start) / calls
-
-
 def profile(folders, batch_size, runs, pattern):
-  """`[{"saved_model", "seconds_per_call", "groups": {group: seconds}}]`."""
-  found = []
-  for folder in folders:
-    session = kdticket_tf.SignatureSession(folder)
-    images = np.random.default_rng(0).integers(
-        0, 256, size=[batch_size] + session.input_shape).astype(np.float32)
-    found.append({"saved_model": folder,
-                  "seconds_per_call": _per_call(session, images),
-                  "groups": session.layer_times(images, runs, pattern)})
-    session.close()
-  return found
+  """`{"meta", "models": [{"saved_model", "seconds_per_call", "cpu_per_wall",
+  "groups": {group: seconds}}]}`.
+
+  Raises:
+    ValueError: a folder holds no ticket's serving signature (before any
+      timing).
+  """
+  sessions = []
+  try:
+    for folder in folders:
+      sessions.append(kdticket_tf.SignatureSession(folder))
+    found, probes = [], []
+    for folder, session in zip(folders, sessions):
+      images = np.random.default_rng(0).integers(
+          0, 256, size=[batch_size] + session.input_shape).astype(np.float32)
+      timed = kdticket_tf.median_timer(functools.partial(session, images),
+                                       0.5)
+      probes.append(kdticket_tf.cpu_speed_probe())
+      cpu, wall = time.process_time(), time.perf_counter()
+      seconds = timed()
+      busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
+      probes.append(kdticket_tf.cpu_speed_probe())
+      found.append({"saved_model": folder, "seconds_per_call": seconds,
+                    "cpu_per_wall": busy,
+                    "groups": session.layer_times(images, runs, pattern)})
+  finally:
+    for session in sessions:
+      session.close()
+  meta = {"batch_size": batch_size, "runs": runs, "group": pattern,
+          "tensorflow_version": kdticket_tf.start_tensorflow().__version__,
+          "tensorflow_threads": kdticket_tf.tensorflow_threads(),
+          "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
+          "fastest_probe_seconds": min(probes),
+          "slowest_probe_seconds": max(probes)}
+  return {"meta": meta, "models": found}
 
 
-def _problem(folders, pattern):
-  """One sentence on what cannot be profiled, or None."""
-  for folder in folders:
-    if not os.path.exists(os.path.join(folder, "saved_model.pb")):
-      return (f"--saved_model={folder} holds no saved_model.pb; give exported "
-              "tickets' folders (export/serving/<recipe>/<level>).")
+def _group_problem(pattern):
+  """One sentence on why `--group` is no regular expression, or None.
+
+  (A folder with no ticket in it is refused by `SignatureSession`.)
+  """
   try:
     re.compile(pattern)
   except re.error as error:
@@ -86,19 +106,21 @@ def _problem(folders, pattern):
 
 def main(argv):
   del argv
-  problem = _problem(FLAGS.saved_model, FLAGS.group)
+  problem = _group_problem(FLAGS.group)
   if problem:
     print(f"session_profile: error: {problem}", file=sys.stderr)
     return 1
-  found = profile(FLAGS.saved_model, FLAGS.batch_size, FLAGS.runs, FLAGS.group)
+  try:
+    found = profile(FLAGS.saved_model, FLAGS.batch_size, FLAGS.runs,
+                    FLAGS.group)
+  except ValueError as error:
+    print(f"session_profile: error: {error}", file=sys.stderr)
+    return 1
   if FLAGS.format == "json":
-    print(json.dumps({"batch_size": FLAGS.batch_size, "runs": FLAGS.runs,
-                      "group": FLAGS.group, "models": found}, indent=1))
+    print(json.dumps(found, indent=1))
   else:
-    print(f"µs per call at batch {FLAGS.batch_size} in a one-thread TF "
-          f"Session, mean over {FLAGS.runs} traced calls (ratio to the "
-          "first model's):\n")
-    print(profile_table(found))
+    print(profile_caption(found["meta"], found["models"]) + "\n")
+    print(profile_table(found["models"]))
   return 0
 
 

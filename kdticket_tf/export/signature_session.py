@@ -9,6 +9,7 @@ per call.
 """
 
 import collections
+import os
 import re
 
 import numpy as np
@@ -19,6 +20,12 @@ from kdticket_tf.export import saved_model as export
 SIGNATURE_OPS = "(signature)"  # the serving graph's own ops
 RUNTIME = "(runtime)"  # function inputs, variable handles, the rest
 _MODEL_NODE = re.compile(r"^(?:StatefulPartitionedCall/)+([^/]+)/(.+)$")
+# Grappler names a node it rewrites after its optimizer and the node it stood
+# for: `ConstantFolding/StatefulPartitionedCall/.../truediv_recip`.
+_GRAPPLER_PREFIX = re.compile(
+    r"^(?:ConstantFolding|ArithmeticOptimizer|LayoutOptimizer|Remapper|"
+    r"DependencyOptimizer|MemoryOptimizer|LoopOptimizer|ShapeOptimizer|"
+    r"PinToHostOptimizer|ScopedAllocatorOptimizer|AutoMixedPrecision)/")
 
 
 class SignatureSession:
@@ -35,21 +42,42 @@ class SignatureSession:
   """
 
   def __init__(self, folder, output="logits"):
+    """Loads the ticket in `folder` and readies its signature's `output`.
+
+    Raises:
+      ValueError: `folder` holds no SavedModel, or one without the
+        `serving_default` signature, its `images` input or `output`.
+    """
+    if not any(os.path.exists(os.path.join(folder, name))
+               for name in ("saved_model.pb", "saved_model.pbtxt")):
+      raise ValueError(f"{folder} holds no saved_model.pb; give an exported "
+                       "ticket's folder (export/serving/<recipe>/<level>).")
     self.graph = tf.Graph()
     count = threads()
     self.session = tf.compat.v1.Session(
         graph=self.graph, config=tf.compat.v1.ConfigProto(
+            device_count={"GPU": 0},  # the CPU kernels, on any machine
             intra_op_parallelism_threads=count["intra_op"],
             inter_op_parallelism_threads=count["inter_op"]))
     with self.graph.as_default():
       meta = tf.compat.v1.saved_model.loader.load(
           self.session, [tf.saved_model.SERVING], folder)
+    problem = _signature_problem(meta.signature_def, folder, output)
+    if problem:
+      self.session.close()
+      raise ValueError(problem)
     signature = meta.signature_def[export.SIGNATURE]
     self.input = self.graph.get_tensor_by_name(
         signature.inputs[export.INPUT_NAME].name)
     self.output = self.graph.get_tensor_by_name(signature.outputs[output].name)
     self.input_shape = self.input.shape.as_list()[1:]
     self._run = self.session.make_callable(self.output, [self.input])
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *unused_exception):
+    self.close()
 
   def __call__(self, images):
     """The signature's output for `images` (a float32 array, batch first)."""
@@ -58,9 +86,11 @@ class SignatureSession:
   def op_times(self, images, runs=20):
     """Mean time (s) per call of each node of the graph, from traced runs.
 
-    Grappler rewrites the graph first (function inlining, fused kernels), so
-    the nodes are the ones that run: a fused Conv2D + BatchNormalization +
-    ReLU is one node, named after the last op it absorbed.
+    A node's time is its kernel's, from start to end (not the wait before it
+    was scheduled). Grappler rewrites the graph first (function inlining,
+    fused kernels), so the nodes are the ones that run: a fused Conv2D +
+    BatchNormalization + ReLU is one node, named after the last op it
+    absorbed.
     """
     options = tf.compat.v1.RunOptions(
         trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
@@ -73,7 +103,8 @@ class SignatureSession:
                        run_metadata=metadata)
       for device in metadata.step_stats.dev_stats:
         for node in device.node_stats:
-          totals[node.node_name] += node.op_end_rel_micros * 1e-6 / runs
+          totals[node.node_name] += (
+              node.op_end_rel_nanos - node.op_start_rel_nanos) * 1e-9 / runs
     return dict(totals)
 
   def layer_times(self, images, runs=20, group=""):
@@ -103,6 +134,23 @@ class SignatureSession:
     self.session.close()
 
 
+def _signature_problem(signatures, folder, output):
+  """One sentence on what `folder`'s signatures lack, or None."""
+  signature = signatures.get(export.SIGNATURE)
+  if signature is None:
+    names = sorted(name for name in signatures if not name.startswith("__"))
+    return (f"{folder} has no '{export.SIGNATURE}' signature (it has "
+            f"{names or 'none'}); export the ticket with "
+            "tools/export_ticket.py or --export.")
+  if export.INPUT_NAME not in signature.inputs:
+    return (f"{folder}'s '{export.SIGNATURE}' signature has no "
+            f"'{export.INPUT_NAME}' input (it has {sorted(signature.inputs)}).")
+  if output not in signature.outputs:
+    return (f"{folder}'s '{export.SIGNATURE}' signature has no '{output}' "
+            f"output; give one of {sorted(signature.outputs)}.")
+  return None
+
+
 def use_one_thread():
   """Sizes TensorFlow's process-wide intra- and inter-op pools to one thread.
 
@@ -125,10 +173,13 @@ def layer_of(node):
 
   Nodes of the model sit under `StatefulPartitionedCall/.../<model>/<layer>/`;
   a Grappler-fused kernel (Conv2D + BatchNormalization + ReLU) carries the
-  name of the last layer it absorbed. The signature's own ops sit directly
-  under the call (`SIGNATURE_OPS`); anything else is `RUNTIME`.
+  name of the last layer it absorbed, and a node Grappler rewrote the name of
+  the node it stands for behind its optimizer's (`ConstantFolding/...`). A
+  model nested in the ticket's model is one layer, under its own name. The
+  signature's own ops sit directly under the call (`SIGNATURE_OPS`); anything
+  else is `RUNTIME`.
   """
-  found = _MODEL_NODE.match(node)
+  found = _MODEL_NODE.match(_GRAPPLER_PREFIX.sub("", node))
   if not found:
     return RUNTIME
   rest = found.group(2)
