@@ -192,6 +192,57 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
                         atol=1e-5, rtol=0)
     self.assertEqual(result.model(x, training=True).shape, (8, 3))
 
+  @parameterized.named_parameters(("one", (None, 1, 1)),
+                                  ("unset", (None, 1, None)))
+  def test_a_dropout_noise_shape_without_the_channel_count_is_kept(
+      self, noise_shape):
+    # 1 broadcasts one draw over the channels, None draws one per channel:
+    # either fits any width, so the compacted dropout is the same.
+    inputs = keras.Input((5, 6))
+    x = layers.Conv1D(6, 3, activation="relu", name="conv")(inputs)
+    x = layers.Dropout(0.5, noise_shape=noise_shape, name="drop")(x)
+    x = layers.Flatten(name="flatten")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    graph = channel_groups.find(model)
+    testing.zero_channel_groups(model, graph.groups[:2])  # conv's 0 and 1
+    result = compaction.compact(model, graph)
+    self.assertEqual(result.widths["conv"], (6, 4))
+    self.assertEqual(tuple(result.model.get_layer("drop").noise_shape),
+                     noise_shape)
+    x = inputs_for(model)
+    self.assertAllClose(result.model(x, training=False), model(x),
+                        atol=1e-5, rtol=0)
+    self.assertEqual(result.model(x, training=True).shape, (8, 3))
+
+  @parameterized.named_parameters(("keep_dense", False), ("unfollowed", True))
+  def test_a_dropout_after_a_layer_left_dense_keeps_its_channel_count(
+      self, unfollowed):
+    # fc1 stays 8 wide (named in keep_dense, or read by a LayerNormalization,
+    # which channel groups do not follow) while fc2 goes from 6 to 4: each
+    # dropout's noise shape is its own input's width.
+    inputs = keras.Input((10,))
+    x = layers.Dense(8, activation="relu", name="fc1")(inputs)
+    if unfollowed:
+      x = layers.LayerNormalization(name="norm")(x)
+    x = layers.Dropout(0.5, noise_shape=(None, 8), name="drop1")(x)
+    x = layers.Dense(6, activation="relu", name="fc2")(x)
+    x = layers.Dropout(0.5, noise_shape=(None, 6), name="drop2")(x)
+    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
+    graph = channel_groups.find(model, () if unfollowed else ("fc1",))
+    self.assertEqual({g.producers[0][0] for g in graph.groups}, {"fc2"})
+    testing.zero_channel_groups(model, graph.groups[:2])  # fc2's 0 and 1
+    result = compaction.compact(model, graph)
+    self.assertEqual(result.widths, {"fc1": (8, 8), "fc2": (6, 4),
+                                     "logits": (3, 3)})
+    self.assertEqual(tuple(result.model.get_layer("drop1").noise_shape),
+                     (None, 8))
+    self.assertEqual(tuple(result.model.get_layer("drop2").noise_shape),
+                     (None, 4))
+    x = inputs_for(model)
+    self.assertAllClose(result.model(x, training=False), model(x),
+                        atol=1e-5, rtol=0)
+    self.assertEqual(result.model(x, training=True).shape, (8, 3))
+
   def test_a_ticket_without_zero_groups_is_the_same_network(self):
     model = conv_bn_flatten()
     result = compaction.compact(model, channel_groups.find(model))

@@ -63,6 +63,34 @@ def _inputs(shape, count=8, seed=0):
       np.float32)
 
 
+def _dropout_mlp(noise_shapes):
+  """Two hidden Dense layers (8 and 6 units), each followed by a Dropout of
+  the given noise shape."""
+  return keras.Sequential(
+      [keras.Input((12,)), L.Dense(8, activation="relu", name="fc1"),
+       L.Dropout(0.5, noise_shape=noise_shapes[0], name="drop1"),
+       L.Dense(6, activation="relu", name="fc2"),
+       L.Dropout(0.5, noise_shape=noise_shapes[1], name="drop2"),
+       L.Dense(4, name="logits")], name="dropout_mlp")
+
+
+def _narrowed_dropout_mlp(noise_shapes, keep_dense, removed):
+  """`_dropout_mlp`'s ticket with channels `removed` zeroed and compacted.
+
+  Returns:
+    The masked tf_keras ticket, its `Compaction` and the user's Keras 3 model
+    rebuilt at the compacted widths, holding the compacted weights.
+  """
+  ticket = translate.translate(_dropout_mlp(noise_shapes))
+  graph = kdticket_tf.find_channel_groups(ticket, keep_dense)
+  testing.zero_channel_groups(ticket, [g for g in graph.groups
+                                       if g.producers[0] in removed])
+  result = compaction.compact(ticket, graph, inputs=[_inputs((12,))])
+  narrowed = narrow.build(_dropout_mlp(noise_shapes), result.model)
+  translate.copy_weights(result.model, narrowed)
+  return ticket, result, narrowed
+
+
 def _compacted(model_fn, shape):
   """A hand-made channel ticket of `model_fn`'s model, compacted."""
   ticket = translate.translate(model_fn())
@@ -157,6 +185,38 @@ class NarrowTest(tf.test.TestCase):
     self.assertEqual(tuple(narrowed.get_layer("drop").noise_shape),
                      (None, width))
     self.assertEqual(narrowed(_inputs((12,)), training=True).shape, (8, 4))
+
+  def test_a_dropout_noise_shape_without_the_channel_count_is_kept(self):
+    # 1 broadcasts one draw over the units, None draws one per unit: either
+    # fits any width, so the narrowed model's dropouts are the user's.
+    ticket, result, narrowed = _narrowed_dropout_mlp(
+        ((None, 1), (None, None)), (),
+        {("fc1", 0), ("fc1", 1), ("fc2", 0), ("fc2", 1)})
+    self.assertEqual(result.widths, {"fc1": (8, 6), "fc2": (6, 4),
+                                     "logits": (4, 4)})
+    self.assertEqual(tuple(narrowed.get_layer("drop1").noise_shape),
+                     (None, 1))
+    self.assertEqual(tuple(narrowed.get_layer("drop2").noise_shape),
+                     (None, None))
+    inputs = _inputs((12,), seed=3)
+    self.assertAllClose(narrowed(inputs, training=False),
+                        ticket(inputs, training=False), atol=1e-5, rtol=0)
+    self.assertEqual(narrowed(inputs, training=True).shape, (8, 4))
+
+  def test_a_dropout_after_a_layer_left_dense_keeps_its_channel_count(self):
+    # fc1 is named in keep_dense and stays 8 wide; fc2 goes from 6 to 4.
+    ticket, result, narrowed = _narrowed_dropout_mlp(
+        ((None, 8), (None, 6)), ("fc1",), {("fc2", 0), ("fc2", 1)})
+    self.assertEqual(result.widths, {"fc1": (8, 8), "fc2": (6, 4),
+                                     "logits": (4, 4)})
+    self.assertEqual(tuple(narrowed.get_layer("drop1").noise_shape),
+                     (None, 8))
+    self.assertEqual(tuple(narrowed.get_layer("drop2").noise_shape),
+                     (None, 4))
+    inputs = _inputs((12,), seed=3)
+    self.assertAllClose(narrowed(inputs, training=False),
+                        ticket(inputs, training=False), atol=1e-5, rtol=0)
+    self.assertEqual(narrowed(inputs, training=True).shape, (8, 4))
 
   def test_a_width_the_model_has_no_layer_for_is_refused(self):
     inputs = tf_keras.Input((12,))
