@@ -50,6 +50,7 @@ _API = {
     # A workdir and what it holds.
     "Layout": "store.layout", "StageKey": "store.layout",
     "DENSE_KEY": "store.layout", "FINAL_WEIGHTS": "store.layout",
+    "parse_serving_path": "store.layout",
     "read_config": "config.recorded",
     "load_model_weights": "store.weights",
     "read_ticket": "export.saved_model", "gzip_size": "export.saved_model",

@@ -1,4 +1,5 @@
-"""The stage graph: dependencies of each schedule and recipe, readiness, waves."""
+"""The stage graph: dependencies of each schedule and recipe, readiness, waves;
+the stage keys and exported folders read back from their paths."""
 
 import os
 import subprocess
@@ -97,6 +98,24 @@ class GraphTest(tf.test.TestCase):
     for key in (DENSE, Key("kd_lr_rewind", 12)):
       self.assertEqual(layout.StageKey.parse(str(key)), key)
     self.assertEqual(str(Key("lt", 3)), "lt/level_03")
+
+  def test_exported_folders_read_back_as_workdir_model_and_version(self):
+    workdir = os.path.join("runs", "seed_0")
+    paths = layout.Layout(workdir)
+    for folder, expected in (
+        (paths.serving_path(Key("lt", 3)), (workdir, "lt", 3)),
+        (paths.serving_path(DENSE), (workdir, "dense", 0)),
+        (paths.compact_serving_path(Key("kd", 12)) + os.sep,
+         (workdir, "kd_compact", 12)),
+        (os.path.join("export", "serving", "lt", "1"), ("", "lt", 1)),
+        (os.path.join(os.sep, "w", "export", "serving", "lt", "1"),
+         (os.path.join(os.sep, "w"), "lt", 1))):
+      self.assertEqual(layout.parse_serving_path(folder), expected)
+    for folder in (paths.stage_dir(Key("lt", 3)), paths.tflite(Key("lt", 3)),
+                   os.path.join(workdir, "export", "serving", "lt"),
+                   os.path.join(workdir, "export", "serving", "lt", "latest"),
+                   os.path.join("serving", "lt", "1")):
+      self.assertIsNone(layout.parse_serving_path(folder), folder)
 
 
 if __name__ == "__main__":

@@ -91,11 +91,14 @@ def report(meta, results):
 
 
 def _served_name(folder):
-  """`<workdir>:<model>/<version>` of an exported ticket's folder."""
-  parts = os.path.normpath(folder).split(os.sep)
-  if len(parts) >= 5 and parts[-4:-2] == ["export", "serving"]:
-    return f"{parts[-5]}:{parts[-2]}/{parts[-1]}"
-  return folder
+  """`<workdir>:<model>/<version>` of an exported ticket's folder (the
+  workdir's last name); the folder as given when it is not in that layout or
+  names no workdir."""
+  served = kdticket_tf.parse_serving_path(folder)
+  if served is None or not served[0]:
+    return folder
+  workdir, model, version = served
+  return f"{os.path.basename(workdir)}:{model}/{version}"
 
 
 def profile_caption(meta, models):

@@ -53,6 +53,7 @@ EPOCHS = "epochs"  # ... and its per-epoch records
 TICKET = "ticket.json"  # an exported ticket's description
 KERAS_FILE = "model.keras"  # ... and the ticket in Keras 3's format
 COMPACT = "_compact"  # a compacted channel ticket's model name and file suffix
+_SERVING = ("export", "serving")  # the TF Serving base folder of a workdir
 
 
 class StageKey(NamedTuple):
@@ -186,7 +187,7 @@ class Layout:
   # Exports.
   def serving_path(self, key, base_dir=None):
     """`<base>/<model name>/<version>`: the recipe and the level."""
-    base_dir = base_dir or self._path("export", "serving")
+    base_dir = base_dir or self._path(*_SERVING)
     return os.path.join(base_dir, key.recipe, str(int(key.level)))
 
   def ticket(self, key, base_dir=None):
@@ -218,3 +219,28 @@ class Layout:
   def worker(self, task_type, index):
     """The layout of a non-chief multi-worker process inside this workdir."""
     return Layout(self._path("workers", f"{task_type or 'worker'}_{index}"))
+
+
+def parse_serving_path(folder):
+  """Returns the workdir, model and version of an exported ticket's folder.
+
+  The reverse of `Layout.serving_path` (and `compact_serving_path`) at the
+  default base, `<workdir>/export/serving/<model>/<version>`, so that a tool
+  given a ticket's folder need not know the layout.
+
+  Args:
+    folder: The folder's path (normalised first: a trailing `/` is no matter).
+
+  Returns:
+    `(workdir, model, version)`, the version an int and the workdir as the
+    path names it (`''` when the path starts at `export/`); None when the
+    folder is not in that layout (its version not a decimal integer included).
+  """
+  head, parts = os.path.normpath(folder), []
+  for _ in range(len(_SERVING) + 2):
+    head, name = os.path.split(head)
+    parts.insert(0, name)
+  model, version = parts[-2:]
+  if tuple(parts[:-2]) != _SERVING or not version.isdecimal():
+    return None
+  return head, model, int(version)
