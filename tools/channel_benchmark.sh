@@ -41,8 +41,9 @@ PYTHONPATH=tools${PYTHONPATH:+:$PYTHONPATH} train lenet_60_20 "${LENET[@]}" \
 train resnet20 "${RESNET[@]}" --sparsity_structure=channel \
     --prune_scope=layerwise --target_sparsities=0.75
 train resnet20_width8 "${RESNET[@]}" --width=8 --target_sparsities=0.5
-TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 "$PYTHON" -m kdticket_tf.train \
-    --flagfile=configs/study_e_lenet_channel.flags --recipes=lt --export --export_tflite --workdir="$ROOT/lenet_tickets"
+TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 "$PYTHON" \
+    -m kdticket_tf.train --flagfile=configs/study_e_lenet_channel.flags \
+    --recipes=lt --export --export_tflite --workdir="$ROOT/lenet_tickets"
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0  # the timing wants a quiet machine
 mkdir -p "$OUT"
 for pair in lenet:lenet_60_20 resnet20:resnet20_width8; do
