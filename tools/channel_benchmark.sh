@@ -13,8 +13,10 @@
 #     at 50, 75 and 90% (configs/study_e_lenet_channel.flags, the same
 #     training as the study's rows), compacted.
 # Run it on a quiet machine (nothing else running):
-#   tools/channel_benchmark.sh   # docs/channel_tickets/{benchmark,session_profile}_*.json
-# TRAIN_ONLY=1 trains and exports only (rerunning skips what is done).
+#   tools/channel_benchmark.sh
+# writes docs/channel_tickets/{benchmark,session_profile}_*.json.
+# TRAIN_ONLY=1 trains and exports only (rerunning skips what is done);
+# PROFILES_ONLY=1 skips the benchmarks and writes the profiles only.
 set -eu
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -46,22 +48,27 @@ TF_NUM_INTRAOP_THREADS=1 TF_NUM_INTEROP_THREADS=1 "$PYTHON" \
     --recipes=lt --export --export_tflite --workdir="$ROOT/lenet_tickets"
 [ "${TRAIN_ONLY:-0}" = 1 ] && exit 0  # the timing wants a quiet machine
 mkdir -p "$OUT"
-for pair in lenet:lenet_60_20 resnet20:resnet20_width8; do
-  ticket=${pair%%:*}
-  "$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/$ticket" \
-      --controls="$ROOT/${pair##*:}" --recipes=lt --threads=1 \
-      --batch_sizes=1,32,256 --format=json > "$OUT/benchmark_${ticket}.json"
-  "$PYTHON" tools/benchmark_inference.py --from_json="$OUT/benchmark_${ticket}.json"
-done
-"$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/lenet_tickets" \
-    --recipes=lt --threads=1 --format=json > "$OUT/benchmark_lenet_tickets.json"
-"$PYTHON" tools/benchmark_inference.py \
-    --from_json="$OUT/benchmark_lenet_tickets.json"
-# Where the Session's time goes, layer by layer (ResNet-20 by stage): the
-# dense model, the compacted ticket, the control.
-served() {  # served WORKDIR:MODEL/VERSION ...: their SavedModels, comma-separated
+benchmark() {  # benchmark NAME [flags]: the run's JSON, then its tables
+  local name=$1
+  shift
+  "$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/$name" \
+      --recipes=lt --threads=1 --format=json "$@" > "$OUT/benchmark_$name.json"
+  "$PYTHON" tools/benchmark_inference.py \
+      --from_json="$OUT/benchmark_$name.json"
+}
+if [ "${PROFILES_ONLY:-0}" != 1 ]; then
+  benchmark lenet --controls="$ROOT/lenet_60_20" --batch_sizes=1,32,256
+  benchmark resnet20 --controls="$ROOT/resnet20_width8" --batch_sizes=1,32,256
+  benchmark lenet_tickets
+fi
+# Where the Session's time goes, layer by layer (ResNet-20 by stage, and its
+# dense model and compacted ticket kernel by kernel): the dense model, the
+# compacted ticket, the control.
+served() {  # served WORKDIR:MODEL/VERSION ...: their folders, comma-separated
   local found="" item
-  for item in "$@"; do found+="$ROOT/${item%%:*}/export/serving/${item#*:},"; done
+  for item in "$@"; do
+    found+="$ROOT/${item%%:*}/export/serving/${item#*:},"
+  done
   echo "${found%,}"
 }
 "$PYTHON" tools/session_profile.py --format=json --saved_model="$(served \
@@ -70,3 +77,6 @@ served() {  # served WORKDIR:MODEL/VERSION ...: their SavedModels, comma-separat
 "$PYTHON" tools/session_profile.py --format=json --group='^stage\d' \
     --saved_model="$(served resnet20:dense/0 resnet20:lt_compact/1 \
     resnet20_width8:dense/0)" > "$OUT/session_profile_resnet20.json"
+"$PYTHON" tools/session_profile.py --format=json --saved_model="$(served \
+    resnet20:dense/0 resnet20:lt_compact/1)" \
+    > "$OUT/session_profile_resnet20_layers.json"

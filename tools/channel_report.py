@@ -319,9 +319,8 @@ def tables(folder):
   profiles = benchmarks(folder, "session_profile_")
   for name, run in profiles.items():
     out[f"profile_{name}"] = (
-        f"µs per call at batch {run['batch_size']}, mean over {run['runs']} "
-        "traced calls (ratio to the dense model's).\n\n" +
-        inference_tables.profile_table(run["models"]))
+        inference_tables.profile_caption(run["meta"], run["models"]) +
+        "\n\n" + inference_tables.profile_table(run["models"]))
   return study, dict(bench, profiles=profiles), out
 
 
