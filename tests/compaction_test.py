@@ -175,29 +175,14 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
                         kernel[[0, 2, 3, 4, 6]])
     self.assert_same_function(model, result.model, inputs_for(model))
 
-  def test_a_dropout_noise_shape_takes_the_new_channel_count(self):
-    inputs = keras.Input((5, 6))
-    x = layers.Conv1D(6, 3, activation="relu", name="conv")(inputs)
-    x = layers.Dropout(0.5, noise_shape=(None, 1, 6), name="drop")(x)
-    x = layers.Flatten(name="flatten")(x)
-    model = keras.Model(inputs, layers.Dense(3, name="logits")(x))
-    graph = channel_groups.find(model)
-    testing.zero_channel_groups(model, graph.groups[:2])  # conv's 0 and 1
-    result = compaction.compact(model, graph)
-    self.assertEqual(result.widths["conv"], (6, 4))
-    self.assertEqual(tuple(result.model.get_layer("drop").noise_shape),
-                     (None, 1, 4))
-    x = inputs_for(model)
-    self.assertAllClose(result.model(x, training=False), model(x),
-                        atol=1e-5, rtol=0)
-    self.assertEqual(result.model(x, training=True).shape, (8, 3))
-
-  @parameterized.named_parameters(("one", (None, 1, 1)),
-                                  ("unset", (None, 1, None)))
-  def test_a_dropout_noise_shape_without_the_channel_count_is_kept(
-      self, noise_shape):
-    # 1 broadcasts one draw over the channels, None draws one per channel:
-    # either fits any width, so the compacted dropout is the same.
+  @parameterized.named_parameters(
+      ("channels", (None, 1, 6), (None, 1, 4)),
+      # 1 broadcasts one draw over the channels, None draws one per channel:
+      # either fits any width, so the compacted dropout is the same.
+      ("one", (None, 1, 1), (None, 1, 1)),
+      ("unset", (None, 1, None), (None, 1, None)))
+  def test_a_dropout_noise_shape_naming_the_channels_takes_the_new_count(
+      self, noise_shape, compacted):
     inputs = keras.Input((5, 6))
     x = layers.Conv1D(6, 3, activation="relu", name="conv")(inputs)
     x = layers.Dropout(0.5, noise_shape=noise_shape, name="drop")(x)
@@ -208,7 +193,7 @@ class CompactionTest(tf.test.TestCase, parameterized.TestCase):
     result = compaction.compact(model, graph)
     self.assertEqual(result.widths["conv"], (6, 4))
     self.assertEqual(tuple(result.model.get_layer("drop").noise_shape),
-                     noise_shape)
+                     compacted)
     x = inputs_for(model)
     self.assertAllClose(result.model(x, training=False), model(x),
                         atol=1e-5, rtol=0)
