@@ -39,6 +39,22 @@ class ChannelReportTest(testing.ReportDocChecks, tf.test.TestCase):
     self.assertIn("conv_layerwise/widths_seed_*.json", result.stderr)
     self.assertNotIn("lenet_layerwise", result.stderr)  # lenet has no such arm
 
+  def test_a_profile_whose_models_are_swapped_is_refused(self):
+    # The kernel-by-kernel profile with the dense model and the compacted
+    # ticket in each other's place: its ratios turn to 1.6x, and --check
+    # names the models instead of checking the prose against them.
+    rows = os.path.join(self.get_temp_dir(), "swapped")
+    shutil.copytree(ROWS, rows)
+    path = os.path.join(rows, "session_profile_resnet20_layers.json")
+    with open(path, encoding="utf-8") as stream:
+      profile = json.load(stream)
+    profile["models"].reverse()
+    with open(path, "w", encoding="utf-8") as stream:
+      json.dump(profile, stream)
+    result = _tool("--check", f"--rows={rows}")
+    self.assertEqual(result.returncode, 1)
+    self.assertIn("the profile's models are", result.stderr)
+
   def test_the_layerwise_rows_are_the_layerwise_arms(self):
     # The 90% cells of `lt (layerwise)` and `lt: layerwise − L1`, computed
     # here from the arms' rows, seed by seed.

@@ -114,6 +114,10 @@ class GraphTest(tf.test.TestCase):
     for folder in (paths.stage_dir(Key("lt", 3)), paths.tflite(Key("lt", 3)),
                    os.path.join(workdir, "export", "serving", "lt"),
                    os.path.join(workdir, "export", "serving", "lt", "latest"),
+                   # Versions serving_path never writes: zero-padded, or in
+                   # digits other than 0-9 (Arabic-Indic 1).
+                   os.path.join(workdir, "export", "serving", "lt", "01"),
+                   os.path.join(workdir, "export", "serving", "lt", "\u0661"),
                    os.path.join("serving", "lt", "1")):
       self.assertIsNone(layout.parse_serving_path(folder), folder)
 

@@ -54,5 +54,29 @@ class MedianTimerTest(absltest.TestCase):
     self.assertEqual(clock.calls - before, 5 * 4)
 
 
+class ProbedTest(absltest.TestCase):
+
+  def test_a_timing_is_given_with_the_probes_around_it_and_its_cpu_time(self):
+    events = []
+    probes = iter([0.5, 0.7])
+
+    def probe():
+      events.append("probe")
+      return next(probes)
+
+    def timed():
+      events.append("timed")
+      return 0.25
+
+    with mock.patch.object(timing.cpu_speed, "probe", probe), \
+        mock.patch.object(timing.time, "process_time",
+                          side_effect=[10.0, 13.0]), \
+        mock.patch.object(timing.time, "perf_counter",
+                          side_effect=[1.0, 3.0]):
+      seconds, around, busy = timing.probed(timed)
+    self.assertEqual(events, ["probe", "timed", "probe"])
+    self.assertEqual((seconds, around, busy), (0.25, (0.5, 0.7), 1.5))
+
+
 if __name__ == "__main__":
   absltest.main()

@@ -32,8 +32,9 @@ them), it measures:
 Every round times each model in turn on each setting (interleaved, so a load
 that changes during the run weighs on all models alike). A timing is the
 median, over groups of calls of about 0.5 ms, of the mean time per call
-(`kdticket_tf.median_timer`); a latency is the median of its timings over the rounds, and a ratio the median
-over rounds of the model's timing over the dense model's in the same round;
+(`kdticket_tf.median_timer`); a latency is the median of its timings over the
+rounds, and a ratio the median over rounds of the model's timing over the
+dense model's in the same round;
 the JSON gives the ratio's quartiles over the rounds too.
 The dense model is the first workdir's.
 
@@ -54,7 +55,6 @@ import gzip
 import json
 import os
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -241,12 +241,10 @@ def benchmark(models, rounds, seconds):
   busy = {key: [] for key in timers}  # CPU time over wall time: the threads
   for _ in range(rounds):
     for key, timed in timers.items():
-      before = kdticket_tf.cpu_speed_probe()
-      cpu, wall = time.process_time(), time.perf_counter()
-      times[key].append(timed())
-      busy[key].append((time.process_time() - cpu) /
-                       (time.perf_counter() - wall))
-      probes[key].append((before, kdticket_tf.cpu_speed_probe()))
+      seconds, around, cpu_per_wall = kdticket_tf.probed_timing(timed)
+      times[key].append(seconds)
+      probes[key].append(around)
+      busy[key].append(cpu_per_wall)
   fastest = min(min(min(pair) for pair in found) for found in probes.values())
   full = {key: np.asarray(times[key])[
       kdticket_tf.at_full_speed(probes[key], fastest)]

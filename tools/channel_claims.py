@@ -13,6 +13,9 @@ import json
 import os
 import re
 
+import kdticket_tf
+
+import inference_tables
 import prose_claims
 
 number, spread, mean = prose_claims.number, prose_claims.spread, prose_claims.mean
@@ -39,7 +42,8 @@ def _us(seconds):
 
 def _profile_claims(profiles):
   """Where the Session's time goes (`session_profile_*.json`)."""
-  lenet, resnet = (profiles[k]["models"] for k in ("lenet", "resnet20"))
+  lenet, resnet = (_in_order(profiles[k]["models"], _PROFILED)
+                   for k in ("lenet", "resnet20"))
   layers = ("fc1", "fc2", "logits")
   lenet_layers = [sum(m["groups"][g] for g in layers) for m in lenet]
   lenet_fixed = [m["seconds_per_call"] - sum(m["groups"][g] for g in layers)
@@ -56,17 +60,33 @@ def _profile_claims(profiles):
             "is the same for both",
             abs(lenet_fixed[0] - lenet_fixed[1]) < 0.25 * lenet_fixed[0]),
       Claim("0.45x at batch 32 would need the layers to run in "
-            f"{_us(max(needed, 0.0))}, "
-            f"{100 * max(needed, 0.0) / lenet_layers[0]:.0f}% of the dense "
-            "layers' time",
-            needed / lenet_layers[0] < 0.15),
+            f"{_us(needed)}, {100 * needed / lenet_layers[0]:.0f}% of the "
+            "dense layers' time",
+            0 < needed < 0.15 * lenet_layers[0]),
+      Claim("the compacted ticket's fixed cost alone is "
+            f"{lenet_fixed[1] / lenet[0]['seconds_per_call']:.2f}x of the "
+            "dense call"),
       Claim(f"stages 2 and 3 (16 and 32 channels left) run at "
             f"{stage['stage2']:.2f}x and {stage['stage3']:.2f}x of their "
             f"dense time, stage 1 (8 channels left) at {stage['stage1']:.2f}x"
             f", and the first convolution, from the single input channel to "
             f"8, at {stage['relu1']:.2f}x",
             stage["stage1"] > max(stage["stage2"], stage["stage3"])),
-  ] + _stage1_claims(profiles["resnet20_layers"]["models"])
+  ] + _stage1_claims(
+      _in_order(profiles["resnet20_layers"]["models"], _PROFILED))
+
+
+# The profiles' first two models: the dense model and the compacted ticket.
+_PROFILED = (("dense", 0), ("lt_compact", 1))
+
+
+def _in_order(models, expected):
+  """`models`, checked to begin with the served models `expected`."""
+  found = [kdticket_tf.parse_serving_path(m["saved_model"])
+           for m in models[:len(expected)]]
+  if [f[1:] if f else None for f in found] != list(expected):
+    raise ValueError(f"the profile's models are {found}, not {expected}")
+  return models
 
 
 def _stage1_claims(models):
@@ -74,21 +94,23 @@ def _stage1_claims(models):
   dense, compact = (m["groups"] for m in models)
   convs = [name for name in dense if _STAGE1_CONV.match(name)]
   ratios = [compact[name] / dense[name] for name in convs]
-  stage1 = [name for name in compact if name.startswith("stage1_")]
-  rest = sum(compact[name] for name in stage1 if name not in convs)
+  stage1 = sum(compact[name] for name in compact
+               if name.startswith("stage1_"))
+  elementwise = sum(compact[name] for name in compact
+                    if _STAGE1_ELEMENTWISE.match(name))
   return [
       Claim(f"its {len(convs)} convolution kernels (each fused with its "
             "BatchNormalization, and its ReLU where one follows, and named "
             f"after the last) run at {min(ratios):.2f}x to {max(ratios):.2f}x"
             " of their dense time",
-            len(convs) == 6 and min(ratios) > 0.5),
-      Claim(f"its adds and ReLUs take {_us(rest)} of the stage's "
-            f"{_us(sum(compact[name] for name in stage1))}",
-            rest < 0.1 * sum(compact[name] for name in stage1)),
+            len(convs) == 6 and 0.5 < min(ratios) <= max(ratios) < 1),
+      Claim(f"its adds and ReLUs take {_us(elementwise)} of the stage's "
+            f"{_us(stage1)}", 0 < elementwise < 0.1 * stage1),
   ]
 
 
 _STAGE1_CONV = re.compile(r"^stage1_block\d_(?:relu1|bn2)$")
+_STAGE1_ELEMENTWISE = re.compile(r"^stage1_block\d_(?:add|relu2)$")
 
 
 def speed_claims(bench):
@@ -99,6 +121,8 @@ def speed_claims(bench):
   macs = {k: next(m for m in b["models"] if m["name"] == ticket)["macs_ratio"]
           for k, b in (("lenet", lenet), ("resnet", resnet))}
   b1, b32, b256 = "tflite_b1_t1", "session_b32_t1", "session_b256_t1"
+  busy = [value for name in ("lenet", "resnet20", "lenet_tickets")
+          for value in inference_tables.session_busy(bench[name]["models"])]
   one_thread = all(run["meta"]["tensorflow_threads"] ==
                    {"intra_op": 1, "inter_op": 1} for run in (lenet, resnet))
   return [
@@ -131,18 +155,9 @@ def speed_claims(bench):
             f"{_ratio(lenet, ticket, b256)} and "
             f"{_ratio(resnet, ticket, b256)}"),
       Claim("used over its wall time "
-            f"({_busy_range(bench, ('lenet', 'resnet20', 'lenet_tickets'))} "
-            "in the runs below)"),
+            f"({inference_tables.busy_range(busy)} in the runs below)",
+            max(busy) < 1.2),
   ] + _profile_claims(bench["profiles"])
-
-
-def _busy_range(bench, names):
-  """`a to b`: the CPUs the TF Session timings of `names` kept busy."""
-  busy = [value["cpu_per_wall"] for name in names
-          for model in bench[name]["models"]
-          for label, value in model["latency"].items()
-          if label.startswith("session")]
-  return f"{min(busy):.2f} to {max(busy):.2f}"
 
 
 def _points(values):

@@ -58,17 +58,27 @@ def spread_table(results):
   return "\n".join(lines) + "\n"
 
 
+def session_busy(results):
+  """The CPU time over wall time (`cpu_per_wall`) of every Session timing."""
+  return [value["cpu_per_wall"] for row in results
+          for label, value in row["latency"].items()
+          if label.startswith("session") and "cpu_per_wall" in value]
+
+
+def busy_range(busy):
+  """`a to b`: the fewest and most CPUs a set of timings kept busy."""
+  return f"{min(busy):.2f} to {max(busy):.2f}"
+
+
 def threads_line(meta, results):
   """How many threads the TF Session timings had, and used; "" if untold."""
   threads = meta.get("tensorflow_threads")
-  busy = [value["cpu_per_wall"] for row in results
-          for label, value in row["latency"].items()
-          if label.startswith("session") and "cpu_per_wall" in value]
+  busy = session_busy(results)
   if not threads or not busy:
     return ""
   return (f" TensorFlow: {threads['intra_op']} intra-op and "
           f"{threads['inter_op']} inter-op thread(s); its Session timings "
-          f"kept {min(busy):.2f} to {max(busy):.2f} CPUs busy.")
+          f"kept {busy_range(busy)} CPUs busy.")
 
 
 def report(meta, results):
@@ -107,8 +117,8 @@ def profile_caption(meta, models):
   busy = [row["cpu_per_wall"] for row in models]
   return (f"µs per call at batch {meta['batch_size']} in a TF Session on "
           f"{threads['intra_op']} intra-op and {threads['inter_op']} inter-op "
-          f"thread(s) (the untraced calls kept {min(busy):.2f} to "
-          f"{max(busy):.2f} CPUs busy): each layer's time the mean over "
+          f"thread(s) (the untraced calls kept {busy_range(busy)} CPUs "
+          "busy): each layer's time the mean over "
           f"{meta['runs']} traced calls, the untraced call the median timing "
           "(ratio to the first model's). CPU speed probe "
           f"{1e3 * meta['fastest_probe_seconds']:.3f} to "

@@ -25,7 +25,6 @@ import json
 import os
 import re
 import sys
-import time
 
 from absl import app
 from absl import flags
@@ -71,11 +70,8 @@ def profile(folders, batch_size, runs, pattern):
           0, 256, size=[batch_size] + session.input_shape).astype(np.float32)
       timed = kdticket_tf.median_timer(functools.partial(session, images),
                                        0.5)
-      probes.append(kdticket_tf.cpu_speed_probe())
-      cpu, wall = time.process_time(), time.perf_counter()
-      seconds = timed()
-      busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
-      probes.append(kdticket_tf.cpu_speed_probe())
+      seconds, around, busy = kdticket_tf.probed_timing(timed)
+      probes.extend(around)
       found.append({"saved_model": folder, "seconds_per_call": seconds,
                     "cpu_per_wall": busy,
                     "groups": session.layer_times(images, runs, pattern)})
@@ -106,7 +102,10 @@ def _group_problem(pattern):
 
 def main(argv):
   del argv
-  problem = _group_problem(FLAGS.group)
+  problem = _group_problem(FLAGS.group) or (
+      None if FLAGS.saved_model else
+      "--saved_model is empty; give one or more exported tickets' folders "
+      "(export/serving/<recipe>/<level>), comma-separated.")
   if problem:
     print(f"session_profile: error: {problem}", file=sys.stderr)
     return 1

@@ -20,12 +20,11 @@ from kdticket_tf.export import saved_model as export
 SIGNATURE_OPS = "(signature)"  # the serving graph's own ops
 RUNTIME = "(runtime)"  # function inputs, variable handles, the rest
 _MODEL_NODE = re.compile(r"^(?:StatefulPartitionedCall/)+([^/]+)/(.+)$")
-# Grappler names a node it rewrites after its optimizer and the node it stood
-# for: `ConstantFolding/StatefulPartitionedCall/.../truediv_recip`.
-_GRAPPLER_PREFIX = re.compile(
-    r"^(?:ConstantFolding|ArithmeticOptimizer|LayoutOptimizer|Remapper|"
-    r"DependencyOptimizer|MemoryOptimizer|LoopOptimizer|ShapeOptimizer|"
-    r"PinToHostOptimizer|ScopedAllocatorOptimizer|AutoMixedPrecision)/")
+# Grappler's constant folding names a node it makes after the node it stands
+# for, behind a prefix: `ConstantFolding/StatefulPartitionedCall/.../
+# truediv_recip` (its control nodes: `ConstantFoldingCtrl/...`). Other
+# optimizers put their name after the node's scope, which `_MODEL_NODE` reads.
+_GRAPPLER_PREFIX = re.compile(r"^ConstantFolding(?:Ctrl)?/")
 
 
 class SignatureSession:
@@ -45,8 +44,9 @@ class SignatureSession:
     """Loads the ticket in `folder` and readies its signature's `output`.
 
     Raises:
-      ValueError: `folder` holds no SavedModel, or one without the
-        `serving_default` signature, its `images` input or `output`.
+      ValueError: `folder` holds no readable SavedModel, or one without a
+        graph tagged `serve`, its `serving_default` signature, that
+        signature's `images` input or `output`.
     """
     if not any(os.path.exists(os.path.join(folder, name))
                for name in ("saved_model.pb", "saved_model.pbtxt")):
@@ -59,12 +59,29 @@ class SignatureSession:
             device_count={"GPU": 0},  # the CPU kernels, on any machine
             intra_op_parallelism_threads=count["intra_op"],
             inter_op_parallelism_threads=count["inter_op"]))
+    try:
+      self._load(folder, output)
+    except Exception:  # a session that cannot serve is not left open
+      self.session.close()
+      raise
+
+  def _load(self, folder, output):
     with self.graph.as_default():
-      meta = tf.compat.v1.saved_model.loader.load(
-          self.session, [tf.saved_model.SERVING], folder)
+      try:
+        meta = tf.compat.v1.saved_model.loader.load(
+            self.session, [tf.saved_model.SERVING], folder)
+      except RuntimeError as error:  # no MetaGraph with the serving tag
+        raise ValueError(
+            f"{folder} holds no graph tagged '{tf.saved_model.SERVING}'; "
+            "export the ticket with tools/export_ticket.py or "
+            "--export.") from error
+      except OSError as error:  # not a SavedModel's protocol buffer
+        raise ValueError(
+            f"{folder}'s saved_model.pb cannot be read as a SavedModel; "
+            "export the ticket again with tools/export_ticket.py or "
+            "--export.") from error
     problem = _signature_problem(meta.signature_def, folder, output)
     if problem:
-      self.session.close()
       raise ValueError(problem)
     signature = meta.signature_def[export.SIGNATURE]
     self.input = self.graph.get_tensor_by_name(
@@ -144,7 +161,8 @@ def _signature_problem(signatures, folder, output):
             "tools/export_ticket.py or --export.")
   if export.INPUT_NAME not in signature.inputs:
     return (f"{folder}'s '{export.SIGNATURE}' signature has no "
-            f"'{export.INPUT_NAME}' input (it has {sorted(signature.inputs)}).")
+            f"'{export.INPUT_NAME}' input (it has {sorted(signature.inputs)}); "
+            "export the ticket with tools/export_ticket.py or --export.")
   if output not in signature.outputs:
     return (f"{folder}'s '{export.SIGNATURE}' signature has no '{output}' "
             f"output; give one of {sorted(signature.outputs)}.")
@@ -173,8 +191,8 @@ def layer_of(node):
 
   Nodes of the model sit under `StatefulPartitionedCall/.../<model>/<layer>/`;
   a Grappler-fused kernel (Conv2D + BatchNormalization + ReLU) carries the
-  name of the last layer it absorbed, and a node Grappler rewrote the name of
-  the node it stands for behind its optimizer's (`ConstantFolding/...`). A
+  name of the last layer it absorbed, and a node constant folding made the
+  name of the node it stands for behind a prefix (`ConstantFolding/...`). A
   model nested in the ticket's model is one layer, under its own name. The
   signature's own ops sit directly under the call (`SIGNATURE_OPS`); anything
   else is `RUNTIME`.

@@ -9,6 +9,8 @@ import time
 
 import numpy as np
 
+from kdticket_tf.report import cpu_speed
+
 GROUP_SECONDS = 0.0005  # the length of a group of calls
 
 
@@ -38,3 +40,18 @@ def median_timer(call, seconds):
       found.append((time.perf_counter() - begin) / group)
     return float(np.median(found))
   return timed
+
+
+def probed(timed):
+  """Runs `timed()` between two CPU speed probes.
+
+  Returns:
+    `(seconds, probes, cpu_per_wall)`: what `timed` returned, the probes
+    before and after (`cpu_speed.probe`), and the process's CPU time over the
+    wall time of the timing (about 1 for one busy thread, more for more).
+  """
+  before = cpu_speed.probe()
+  cpu, wall = time.process_time(), time.perf_counter()
+  seconds = timed()
+  busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
+  return seconds, (before, cpu_speed.probe()), busy

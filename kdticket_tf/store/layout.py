@@ -241,6 +241,7 @@ def parse_serving_path(folder):
     head, name = os.path.split(head)
     parts.insert(0, name)
   model, version = parts[-2:]
-  if tuple(parts[:-2]) != _SERVING or not version.isdecimal():
+  if (tuple(parts[:-2]) != _SERVING or not version.isdecimal() or
+      version != str(int(version))):  # only the versions serving_path writes
     return None
   return head, model, int(version)
