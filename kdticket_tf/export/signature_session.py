@@ -73,13 +73,13 @@ class SignatureSession:
       except RuntimeError as error:  # no MetaGraph with the serving tag
         raise ValueError(
             f"{folder} holds no graph tagged '{tf.saved_model.SERVING}'; "
-            "export the ticket with tools/export_ticket.py or "
-            "--export.") from error
+            "export the ticket with tools/export_ticket.py or the "
+            "export.saved_model field.") from error
       except OSError as error:  # not a SavedModel's protocol buffer
         raise ValueError(
             f"{folder}'s saved_model.pb cannot be read as a SavedModel; "
-            "export the ticket again with tools/export_ticket.py or "
-            "--export.") from error
+            "export the ticket again with tools/export_ticket.py or the "
+            "export.saved_model field.") from error
     problem = _signature_problem(meta.signature_def, folder, output)
     if problem:
       raise ValueError(problem)
@@ -158,11 +158,12 @@ def _signature_problem(signatures, folder, output):
     names = sorted(name for name in signatures if not name.startswith("__"))
     return (f"{folder} has no '{export.SIGNATURE}' signature (it has "
             f"{names or 'none'}); export the ticket with "
-            "tools/export_ticket.py or --export.")
+            "tools/export_ticket.py or the export.saved_model field.")
   if export.INPUT_NAME not in signature.inputs:
     return (f"{folder}'s '{export.SIGNATURE}' signature has no "
             f"'{export.INPUT_NAME}' input (it has {sorted(signature.inputs)}); "
-            "export the ticket with tools/export_ticket.py or --export.")
+            "export the ticket with tools/export_ticket.py or the "
+            "export.saved_model field.")
   if output not in signature.outputs:
     return (f"{folder}'s '{export.SIGNATURE}' signature has no '{output}' "
             f"output; give one of {sorted(signature.outputs)}.")
