@@ -114,13 +114,14 @@ def _served_name(folder):
 def profile_caption(meta, models):
   """What a profile's table holds and how it was taken: one paragraph."""
   threads = meta["tensorflow_threads"]
-  busy = [row["cpu_per_wall"] for row in models]
+  busy = [value for row in models for value in row["cpu_per_wall"]]
   return (f"µs per call at batch {meta['batch_size']} in a TF Session on "
           f"{threads['intra_op']} intra-op and {threads['inter_op']} inter-op "
           f"thread(s) (the untraced calls kept {busy_range(busy)} CPUs "
           "busy): each layer's time the mean over "
-          f"{meta['runs']} traced calls, the untraced call the median timing "
-          "(ratio to the first model's). CPU speed probe "
+          f"{meta['runs']} traced calls, the untraced call the median of "
+          f"{meta['rounds']} interleaved timings (ratio to the first "
+          "model's). CPU speed probe "
           f"{1e3 * meta['fastest_probe_seconds']:.3f} to "
           f"{1e3 * meta['slowest_probe_seconds']:.3f} ms; load average "
           f"{meta['load_average'][0]:.1f} on {meta['cpus']} CPUs.")

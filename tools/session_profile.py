@@ -14,8 +14,9 @@ layer they absorbed), or to `(signature)` for the serving graph's own ops
 goes to the first match of the regular expression in its name (`^stage\d`:
 ResNet stages), or stays itself. The first SavedModel is the reference: every
 other column gives its ratio to it. Traced times add the tracer's own cost;
-the untraced time per call (the median timing, as the benchmark takes it)
-is given beside them. The JSON (`--format=json`) keeps the setting beside
+the untraced time per call is given beside them: the median of `--rounds`
+timings, each model's taken in turn with the others', as the benchmark takes
+them. The JSON (`--format=json`) keeps the setting beside
 the times: threads, load, the CPU speed probe, each timing's CPU time over
 wall time.
 """
@@ -46,15 +47,22 @@ flags.DEFINE_list("saved_model", None, "Exported tickets (SavedModel folders); "
 flags.DEFINE_integer("batch_size", 32, "Batch size of the calls.",
                      lower_bound=1)
 flags.DEFINE_integer("runs", 20, "Traced calls to average.", lower_bound=1)
+flags.DEFINE_integer("rounds", 5, "Untraced timings of each model, "
+                     "interleaved; the call's time is their median.",
+                     lower_bound=1)
 flags.DEFINE_string("group", "", "Regular expression folding layers into "
                     "groups (the first match in a layer's name).")
 flags.DEFINE_enum("format", "table", ["table", "json"], "Output format.")
 flags.mark_flag_as_required("saved_model")
 
 
-def profile(folders, batch_size, runs, pattern):
+def profile(folders, batch_size, runs, pattern, rounds=5):
   """`{"meta", "models": [{"saved_model", "seconds_per_call", "cpu_per_wall",
   "groups": {group: seconds}}]}`.
+
+  A model's untraced time per call is the median of `rounds` timings, taken
+  in turn with the other models' (interleaved, as the benchmark takes them);
+  `cpu_per_wall` lists each timing's CPU time over wall time.
 
   Raises:
     ValueError: a folder holds no ticket's serving signature (before any
@@ -64,21 +72,32 @@ def profile(folders, batch_size, runs, pattern):
   try:
     for folder in folders:
       sessions.append(kdticket_tf.SignatureSession(folder))
-    found, probes = [], []
-    for folder, session in zip(folders, sessions):
-      images = np.random.default_rng(0).integers(
-          0, 256, size=[batch_size] + session.input_shape).astype(np.float32)
-      timed = kdticket_tf.median_timer(functools.partial(session, images),
-                                       0.5)
-      seconds, around, busy = kdticket_tf.probed_timing(timed)
-      probes.extend(around)
-      found.append({"saved_model": folder, "seconds_per_call": seconds,
-                    "cpu_per_wall": busy,
-                    "groups": session.layer_times(images, runs, pattern)})
+    batches = [np.random.default_rng(0).integers(
+        0, 256, size=[batch_size] + session.input_shape).astype(np.float32)
+               for session in sessions]
+    timers = [kdticket_tf.median_timer(functools.partial(session, images),
+                                       0.2)
+              for session, images in zip(sessions, batches)]
+    times = [[] for _ in sessions]
+    busy = [[] for _ in sessions]
+    probes = []
+    for _ in range(rounds):
+      for index, timed in enumerate(timers):
+        seconds, around, cpu_per_wall = kdticket_tf.probed_timing(timed)
+        times[index].append(seconds)
+        busy[index].append(cpu_per_wall)
+        probes.extend(around)
+    found = [{"saved_model": folder,
+              "seconds_per_call": float(np.median(times[index])),
+              "cpu_per_wall": busy[index],
+              "groups": session.layer_times(batches[index], runs, pattern)}
+             for index, (folder, session) in enumerate(zip(folders,
+                                                           sessions))]
   finally:
     for session in sessions:
       session.close()
-  meta = {"batch_size": batch_size, "runs": runs, "group": pattern,
+  meta = {"batch_size": batch_size, "runs": runs, "rounds": rounds,
+          "group": pattern,
           "tensorflow_version": kdticket_tf.start_tensorflow().__version__,
           "tensorflow_threads": kdticket_tf.tensorflow_threads(),
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
@@ -111,7 +130,7 @@ def main(argv):
     return 1
   try:
     found = profile(FLAGS.saved_model, FLAGS.batch_size, FLAGS.runs,
-                    FLAGS.group)
+                    FLAGS.group, FLAGS.rounds)
   except ValueError as error:
     print(f"session_profile: error: {error}", file=sys.stderr)
     return 1
