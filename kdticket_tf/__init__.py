@@ -57,6 +57,7 @@ _API = {
     "SIGNATURE": "export.saved_model",
     # A ticket's serving signature run and profiled as TF Serving runs it.
     "SignatureSession": "export.signature_session",
+    "write_empty_signature": "export.signature_session",
     "use_one_thread": "export.signature_session",
     "tensorflow_threads": "export.signature_session",
     # Helpers of the tools: data, models, tables, plots, TFLite, timing.

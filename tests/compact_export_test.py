@@ -187,7 +187,8 @@ class CompactExportTest(tf.test.TestCase):
         [sys.executable, os.path.join(testing.ROOT, "tools",
                                       "benchmark_inference.py"),
          f"--workdir={self.workdir}", "--rounds=1", "--batch_sizes=1",
-         "--threads=1", "--seconds_per_timing=0.002", "--format=json"],
+         "--threads=1", "--seconds_per_timing=0.002", "--session_floor",
+         "--format=json"],
         capture_output=True, text=True, check=False, timeout=300,
         env=dict(os.environ, PYTHONPATH=testing.ROOT))
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -198,6 +199,11 @@ class CompactExportTest(tf.test.TestCase):
                      {"intra_op": 1, "inter_op": 1})
     models = {m["name"]: m for m in found["models"]}
     self.assertEqual(list(models), ["dense/0", "lt/1", "lt_compact/1"])
+    # The empty signature's call is in the meta, not among the models.
+    floor = found["meta"]["session_floor"]
+    self.assertEqual(list(floor), ["session_b1_t1"])
+    self.assertGreater(floor["session_b1_t1"]["seconds"], 0.0)
+    self.assertGreater(floor["session_b1_t1"]["ratio_to_dense"], 0.0)
     # So each Session timing keeps about one CPU busy: 1.01 to 1.08 measured
     # on 2 cores, where TensorFlow's default pools (a second thread) gave 1.32
     # to 1.39, hence under 1.2 wherever a second core could run a second

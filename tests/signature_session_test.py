@@ -151,6 +151,16 @@ class SignatureSessionTest(tf.test.TestCase):
         "'logits', 'probabilities'\\]"):
       signature_session.SignatureSession(self.folders[0], output="scores")
 
+  def test_the_empty_signature_only_reshapes_its_input(self):
+    folder = os.path.join(self.get_temp_dir(), "empty", "0")
+    signature_session.write_empty_signature(folder, list(SHAPE), 3)
+    with signature_session.SignatureSession(folder) as session:
+      self.assertEqual((session.input_shape, session.output_shape),
+                       (list(SHAPE), [3]))
+      self.assertAllEqual(session(self.raw),
+                          self.raw.reshape(len(self.raw), -1)[:, :3])
+    self.assertEqual(self.session.output_shape, [3])  # a ticket's logits
+
   def test_the_session_is_a_context_manager(self):
     with signature_session.SignatureSession(self.folders[1]) as session:
       self.assertEqual(session(self.raw).shape, (4, 3))

@@ -54,7 +54,9 @@ import glob
 import gzip
 import json
 import os
+import shutil
 import sys
+import tempfile
 
 from absl import app
 from absl import flags
@@ -90,6 +92,11 @@ flags.DEFINE_list("threads", ["1", "2"], "TFLite interpreter threads.")
 flags.DEFINE_bool("session", True,
                   "Time the SavedModels in a one-thread TF Session, as TF "
                   "Serving runs them.")
+flags.DEFINE_bool("session_floor", False,
+                  "Also time, in the same rounds, a serving signature that "
+                  "does nothing but reshape its input "
+                  "(kdticket_tf.write_empty_signature): the Session call's "
+                  "own cost, given in the JSON's meta and the header.")
 flags.DEFINE_bool("saved_model", False,
                   "Also time the SavedModels' TF2 signature call (eager).")
 flags.DEFINE_bool("default_delegates", True,
@@ -203,6 +210,20 @@ def _session_call(folder, batch, images):
   return call
 
 
+EMPTY_SIGNATURE = "(empty signature)"
+
+
+def _empty_signature(dense):
+  """A model row for `write_empty_signature`, shaped as `dense`'s input and
+  output, in a temporary folder; timed in a Session only."""
+  with kdticket_tf.SignatureSession(dense["saved_model"]) as session:
+    input_shape, (classes,) = session.input_shape, session.output_shape
+  folder = os.path.join(tempfile.mkdtemp(prefix="kdticket_empty_"), "0")
+  kdticket_tf.write_empty_signature(folder, input_shape, classes)
+  return {"name": EMPTY_SIGNATURE, "saved_model": folder, "tflite": None,
+          "macs": None}
+
+
 def settings():
   """The (kind, batch, threads) timed for each model."""
   batches = [int(b) for b in FLAGS.batch_sizes]
@@ -304,6 +325,8 @@ def main(argv):
     return 0
   try:
     models = find_models(FLAGS.workdir, FLAGS.recipes, FLAGS.controls)
+    if FLAGS.session_floor:
+      models.append(_empty_signature(models[0]))
     results, cpu = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
   except ValueError as error:  # refused before any timing
     print(f"benchmark_inference: error: {error}", file=sys.stderr)
@@ -315,6 +338,9 @@ def main(argv):
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
           "tensorflow_threads": kdticket_tf.tensorflow_threads(),
           "cpu_speed": cpu}
+  if FLAGS.session_floor:  # a reference for the header, not a model
+    meta["session_floor"] = results.pop()["latency"]
+    shutil.rmtree(os.path.dirname(models[-1]["saved_model"]))
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))
   else:

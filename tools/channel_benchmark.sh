@@ -57,8 +57,10 @@ benchmark() {  # benchmark NAME [flags]: the run's JSON, then its tables
       --from_json="$OUT/benchmark_$name.json"
 }
 if [ "${PROFILES_ONLY:-0}" != 1 ]; then
-  benchmark lenet --controls="$ROOT/lenet_60_20" --batch_sizes=1,32,256
-  benchmark resnet20 --controls="$ROOT/resnet20_width8" --batch_sizes=1,32,256
+  benchmark lenet --controls="$ROOT/lenet_60_20" --batch_sizes=1,32,256 \
+      --session_floor
+  benchmark resnet20 --controls="$ROOT/resnet20_width8" \
+      --batch_sizes=1,32,256 --session_floor
   benchmark lenet_tickets
 fi
 # Where the Session's time goes, layer by layer (ResNet-20 by stage, and its

@@ -284,6 +284,7 @@ def speed_table(bench, field="latency"):
            f"CPU at {1 / cpu['median_probe_over_fastest']:.2f} of that speed "
            f"at the median; load average {bench['meta']['load_average'][0]:.1f}"
            f".{inference_tables.threads_line(bench['meta'], bench['models'])}"
+           f"{inference_tables.floor_line(bench['meta'])}"
            " Latency: median over rounds (ratio to dense, median of "
            "per-round ratios).", "",
            "| model | multiply-adds | " + " | ".join(

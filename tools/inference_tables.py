@@ -81,6 +81,19 @@ def threads_line(meta, results):
           f"kept {busy_range(busy)} CPUs busy.")
 
 
+def floor_line(meta):
+  """The Session call's own cost (`--session_floor`), or ""."""
+  floor = meta.get("session_floor")
+  if not floor:
+    return ""
+  cells = ", ".join(
+      f"{1e6 * value['seconds']:.1f} µs at batch "
+      f"{label.split('_b')[1].split('_')[0]} ({value['ratio_to_dense']:.2f} "
+      "of dense)" for label, value in floor.items())
+  return (" An empty serving signature, which only reshapes its input, takes "
+          f"{cells} per TF Session call: the call's own cost.")
+
+
 def report(meta, results):
   """The run as text: its setting, then the three tables."""
   cpu = meta["cpu_speed"]
@@ -88,7 +101,8 @@ def report(meta, results):
   return "\n".join([
       f"Interpreter: {meta['interpreter']}{delegates}; {meta['rounds']} "
       f"interleaved rounds; load average {meta['load_average'][0]:.1f} on "
-      f"{meta['cpus']} CPUs.{threads_line(meta, results)} Latency: median "
+      f"{meta['cpus']} CPUs.{threads_line(meta, results)}{floor_line(meta)}"
+      " Latency: median "
       "over rounds (ratio to dense, median of per-round ratios).\n",
       to_markdown(results),
       "Spread of the TFLite ratios over the rounds (quartiles):\n",

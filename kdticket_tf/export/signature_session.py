@@ -9,6 +9,7 @@ per call.
 """
 
 import collections
+import math
 import os
 import re
 
@@ -88,6 +89,7 @@ class SignatureSession:
         signature.inputs[export.INPUT_NAME].name)
     self.output = self.graph.get_tensor_by_name(signature.outputs[output].name)
     self.input_shape = self.input.shape.as_list()[1:]
+    self.output_shape = self.output.shape.as_list()[1:]
     self._run = self.session.make_callable(self.output, [self.input])
 
   def __enter__(self):
@@ -149,6 +151,25 @@ class SignatureSession:
 
   def close(self):
     self.session.close()
+
+
+def write_empty_signature(folder, input_shape, classes):
+  """Writes a SavedModel whose `serving_default` does nothing but reshape.
+
+  Its signature takes `images` as a ticket's does (`[batch] + input_shape`)
+  and returns as many `logits` per example: the first `classes` values of the
+  flattened input. Timed in a `SignatureSession`, it is the Session call's
+  own cost (feeding the batch, running a graph, fetching the result), which
+  every ticket's call pays beside its layers.
+  """
+  module = tf.Module()
+  module.serve = tf.function(
+      lambda images: {"logits": tf.reshape(
+          images, [-1, math.prod(input_shape)])[:, :classes]},
+      input_signature=[tf.TensorSpec([None] + list(input_shape), tf.float32,
+                                     name=export.INPUT_NAME)])
+  tf.saved_model.save(module, folder,
+                      signatures={export.SIGNATURE: module.serve})
 
 
 def _signature_problem(signatures, folder, output):
