@@ -70,7 +70,8 @@ _API = {
     "cpu_speed_probe": "report.cpu_speed",
     "at_full_speed": "report.cpu_speed",
     "CPU_SPEED_TOLERANCE": "report.cpu_speed",
-    "median_timer": "report.timing", "probed_timing": "report.timing",
+    "median_timer": "report.timing",
+    "interleaved_timings": "report.timing",
     "search_graph": "search.graph", "describe_graph": "search.graph",
     "get_recipe": "training.recipes",
 }
@@ -83,7 +84,7 @@ _RENAMED = {
     "cpu_speed_probe": "probe", "CPU_SPEED_TOLERANCE": "TOLERANCE",
     "search_graph": "build", "describe_graph": "describe", "get_recipe": "get",
     "find_channel_groups": "find", "compact_channels": "compact",
-    "tensorflow_threads": "threads", "probed_timing": "probed",
+    "tensorflow_threads": "threads", "interleaved_timings": "interleaved",
 }
 # Public modules: result rows and their tables, the TF Serving client's
 # requests, and the trainer's flags (loading it defines them, for tools that

@@ -78,5 +78,26 @@ class ProbedTest(absltest.TestCase):
     self.assertEqual((seconds, around, busy), (0.25, (0.5, 0.7), 1.5))
 
 
+class InterleavedTest(absltest.TestCase):
+
+  def test_each_round_times_every_timer_in_turn(self):
+    order = []
+
+    def timer(key, seconds):
+      def timed():
+        order.append(key)
+        return seconds
+      return timed
+
+    with mock.patch.object(timing, "probed",
+                           lambda timed: (timed(), (1.0, 2.0), 0.9)):
+      times, probes, busy = timing.interleaved(
+          {"a": timer("a", 0.5), "b": timer("b", 0.25)}, rounds=3)
+    self.assertEqual(order, ["a", "b"] * 3)
+    self.assertEqual(times, {"a": [0.5] * 3, "b": [0.25] * 3})
+    self.assertEqual(probes["b"], [(1.0, 2.0)] * 3)
+    self.assertEqual(busy["a"], [0.9] * 3)
+
+
 if __name__ == "__main__":
   absltest.main()

@@ -54,7 +54,6 @@ import glob
 import gzip
 import json
 import os
-import shutil
 import sys
 import tempfile
 
@@ -213,12 +212,12 @@ def _session_call(folder, batch, images):
 EMPTY_SIGNATURE = "(empty signature)"
 
 
-def _empty_signature(dense):
+def _empty_signature(dense, root):
   """A model row for `write_empty_signature`, shaped as `dense`'s input and
-  output, in a temporary folder; timed in a Session only."""
+  output, written under `root`; timed in a Session only."""
   with kdticket_tf.SignatureSession(dense["saved_model"]) as session:
     input_shape, (classes,) = session.input_shape, session.output_shape
-  folder = os.path.join(tempfile.mkdtemp(prefix="kdticket_empty_"), "0")
+  folder = os.path.join(root, "0")
   kdticket_tf.write_empty_signature(folder, input_shape, classes)
   return {"name": EMPTY_SIGNATURE, "saved_model": folder, "tflite": None,
           "macs": None}
@@ -257,15 +256,8 @@ def benchmark(models, rounds, seconds):
         continue
       timers[(model["name"], kind, batch, threads)] = (
           kdticket_tf.median_timer(call, seconds))
-  times = {key: [] for key in timers}
-  probes = {key: [] for key in timers}
-  busy = {key: [] for key in timers}  # CPU time over wall time: the threads
-  for _ in range(rounds):
-    for key, timed in timers.items():
-      seconds, around, cpu_per_wall = kdticket_tf.probed_timing(timed)
-      times[key].append(seconds)
-      probes[key].append(around)
-      busy[key].append(cpu_per_wall)
+  # busy: CPU time over wall time, the threads a timing kept busy.
+  times, probes, busy = kdticket_tf.interleaved_timings(timers, rounds)
   fastest = min(min(min(pair) for pair in found) for found in probes.values())
   full = {key: np.asarray(times[key])[
       kdticket_tf.at_full_speed(probes[key], fastest)]
@@ -325,9 +317,11 @@ def main(argv):
     return 0
   try:
     models = find_models(FLAGS.workdir, FLAGS.recipes, FLAGS.controls)
-    if FLAGS.session_floor:
-      models.append(_empty_signature(models[0]))
-    results, cpu = benchmark(models, FLAGS.rounds, FLAGS.seconds_per_timing)
+    with tempfile.TemporaryDirectory(prefix="kdticket_empty_") as root:
+      if FLAGS.session_floor:
+        models.append(_empty_signature(models[0], root))
+      results, cpu = benchmark(models, FLAGS.rounds,
+                               FLAGS.seconds_per_timing)
   except ValueError as error:  # refused before any timing
     print(f"benchmark_inference: error: {error}", file=sys.stderr)
     return 1
@@ -340,7 +334,6 @@ def main(argv):
           "cpu_speed": cpu}
   if FLAGS.session_floor:  # a reference for the header, not a model
     meta["session_floor"] = results.pop()["latency"]
-    shutil.rmtree(os.path.dirname(models[-1]["saved_model"]))
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))
   else:

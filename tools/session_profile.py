@@ -75,18 +75,13 @@ def profile(folders, batch_size, runs, pattern, rounds=5):
     batches = [np.random.default_rng(0).integers(
         0, 256, size=[batch_size] + session.input_shape).astype(np.float32)
                for session in sessions]
-    timers = [kdticket_tf.median_timer(functools.partial(session, images),
-                                       0.2)
-              for session, images in zip(sessions, batches)]
-    times = [[] for _ in sessions]
-    busy = [[] for _ in sessions]
-    probes = []
-    for _ in range(rounds):
-      for index, timed in enumerate(timers):
-        seconds, around, cpu_per_wall = kdticket_tf.probed_timing(timed)
-        times[index].append(seconds)
-        busy[index].append(cpu_per_wall)
-        probes.extend(around)
+    timers = {index: kdticket_tf.median_timer(
+        functools.partial(session, images), 0.2)
+              for index, (session, images) in enumerate(zip(sessions,
+                                                            batches))}
+    times, probes, busy = kdticket_tf.interleaved_timings(timers, rounds)
+    probes = [probe for pairs in probes.values() for pair in pairs
+              for probe in pair]
     found = [{"saved_model": folder,
               "seconds_per_call": float(np.median(times[index])),
               "cpu_per_wall": busy[index],

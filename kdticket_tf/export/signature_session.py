@@ -26,6 +26,9 @@ _MODEL_NODE = re.compile(r"^(?:StatefulPartitionedCall/)+([^/]+)/(.+)$")
 # truediv_recip` (its control nodes: `ConstantFoldingCtrl/...`). Other
 # optimizers put their name after the node's scope, which `_MODEL_NODE` reads.
 _GRAPPLER_PREFIX = re.compile(r"^ConstantFolding(?:Ctrl)?/")
+# What a refusal advises: how a ticket gets its serving signature.
+_EXPORT = ("export the ticket with tools/export_ticket.py or the "
+           "export.saved_model field")
 
 
 class SignatureSession:
@@ -74,13 +77,11 @@ class SignatureSession:
       except RuntimeError as error:  # no MetaGraph with the serving tag
         raise ValueError(
             f"{folder} holds no graph tagged '{tf.saved_model.SERVING}'; "
-            "export the ticket with tools/export_ticket.py or the "
-            "export.saved_model field.") from error
+            f"{_EXPORT}.") from error
       except OSError as error:  # not a SavedModel's protocol buffer
         raise ValueError(
             f"{folder}'s saved_model.pb cannot be read as a SavedModel; "
-            "export the ticket again with tools/export_ticket.py or the "
-            "export.saved_model field.") from error
+            f"{_EXPORT} again.") from error
     problem = _signature_problem(meta.signature_def, folder, output)
     if problem:
       raise ValueError(problem)
@@ -178,13 +179,11 @@ def _signature_problem(signatures, folder, output):
   if signature is None:
     names = sorted(name for name in signatures if not name.startswith("__"))
     return (f"{folder} has no '{export.SIGNATURE}' signature (it has "
-            f"{names or 'none'}); export the ticket with "
-            "tools/export_ticket.py or the export.saved_model field.")
+            f"{names or 'none'}); {_EXPORT}.")
   if export.INPUT_NAME not in signature.inputs:
     return (f"{folder}'s '{export.SIGNATURE}' signature has no "
             f"'{export.INPUT_NAME}' input (it has {sorted(signature.inputs)}); "
-            "export the ticket with tools/export_ticket.py or the "
-            "export.saved_model field.")
+            f"{_EXPORT}.")
   if output not in signature.outputs:
     return (f"{folder}'s '{export.SIGNATURE}' signature has no '{output}' "
             f"output; give one of {sorted(signature.outputs)}.")

@@ -55,3 +55,30 @@ def probed(timed):
   seconds = timed()
   busy = (time.process_time() - cpu) / (time.perf_counter() - wall)
   return seconds, (before, cpu_speed.probe()), busy
+
+
+def interleaved(timers, rounds):
+  """Times every timer of `timers` once per round, in turn, for `rounds`.
+
+  Interleaved, a load that changes during the run weighs on every timer
+  alike. Each timing runs between two CPU speed probes (`probed`).
+
+  Args:
+    timers: `{key: timed}`, each `timed()` returning seconds per call (as
+      `median_timer` makes them).
+    rounds: How many times each is timed.
+
+  Returns:
+    `(times, probes, busy)`: for each key, its timings, the probes around
+    each (pairs) and each timing's CPU time over wall time, in round order.
+  """
+  times = {key: [] for key in timers}
+  probes = {key: [] for key in timers}
+  busy = {key: [] for key in timers}
+  for _ in range(rounds):
+    for key, timed in timers.items():
+      seconds, around, cpu_per_wall = probed(timed)
+      times[key].append(seconds)
+      probes[key].append(around)
+      busy[key].append(cpu_per_wall)
+  return times, probes, busy
