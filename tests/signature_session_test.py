@@ -103,24 +103,39 @@ class SignatureSessionTest(tf.test.TestCase):
                         [3e-6, 5e-6, 8e-6])
 
   def test_op_times_are_kernel_times_from_start_to_end(self):
-    # Traced runs on a session that reports two nodes: a kernel's time is its
-    # end less its start in ns, not the end from its scheduling in whole µs.
-    def traced_run(unused_fetches, unused_feed, options=None,
-                   run_metadata=None):
+    # Traced runs of a callable that reports two nodes: a kernel's time is
+    # its end less its start in ns, not the end from its scheduling in whole
+    # µs.
+    def traced_run(unused_batch, run_metadata=None):
       if run_metadata is not None:
-        self.assertEqual(options.trace_level,
-                         tf.compat.v1.RunOptions.FULL_TRACE)
         device = run_metadata.step_stats.dev_stats.add()
         for name, start, end in (("a", 1500, 4000), ("b", 20, 520)):
           device.node_stats.add(
               node_name=name, op_start_rel_nanos=start, op_end_rel_nanos=end,
               op_end_rel_micros=end // 1000)
-    with mock.patch.object(self.session.session, "run",
-                           side_effect=traced_run):
+    with mock.patch.object(self.session, "_traced", side_effect=traced_run):
       times = self.session.op_times(self.raw, runs=4)
     self.assertEqual(set(times), {"a", "b"})
     self.assertAlmostEqual(times["a"], 2.5e-6, delta=1e-15)
     self.assertAlmostEqual(times["b"], 5e-7, delta=1e-15)
+
+  def test_calls_go_to_the_cpp_callable_not_session_run(self):
+    # `session.run` parses feeds and fetches in Python on every call, a cost
+    # TF Serving never pays; neither a call nor a traced run may use it.
+    with mock.patch.object(self.session.session, "run",
+                           side_effect=AssertionError("session.run called")):
+      self.assertEqual(self.session(self.raw).shape, (4, 3))
+      nodes = self.session.op_times(self.raw, runs=1)
+    self.assertIn("logits", {signature_session.layer_of(node)
+                             for node in nodes})
+
+  def test_a_batch_of_the_wrong_shape_is_refused(self):
+    with self.assertRaisesRegex(
+        ValueError, r"^images of shape \[4, 8, 8\] do not fit the "
+        r"signature's input; give a batch of shape \[None, 8, 8, 1\]"):
+      self.session(self.raw[..., 0])
+    with self.assertRaisesRegex(ValueError, r"\[4, 8, 7, 1\]"):
+      self.session(self.raw[:, :, :7])
 
   def test_a_folder_without_the_signature_is_refused(self):
     folder = os.path.join(self.get_temp_dir(), "other_signature")
@@ -164,8 +179,10 @@ class SignatureSessionTest(tf.test.TestCase):
   def test_the_session_is_a_context_manager(self):
     with signature_session.SignatureSession(self.folders[1]) as session:
       self.assertEqual(session(self.raw).shape, (4, 3))
-    with self.assertRaises(RuntimeError):  # closed
+    with self.assertRaisesRegex(RuntimeError, "is closed; open a new"):
       session(self.raw)
+    with self.assertRaisesRegex(RuntimeError, "is closed"):
+      session.op_times(self.raw)
 
   def test_layer_times_go_to_the_models_layers(self):
     times = self.session.layer_times(self.raw, runs=3)

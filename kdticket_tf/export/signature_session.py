@@ -15,6 +15,7 @@ import re
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.core.protobuf import config_pb2
 
 from kdticket_tf.export import saved_model as export
 
@@ -35,8 +36,12 @@ class SignatureSession:
   """A ticket's `serving_default` signature in a TF `Session`, as TF Serving runs it.
 
   The graph is loaded with `tf.compat.v1.saved_model.loader.load` and called
-  through a callable made once, without `session.run`'s per-call parsing of
-  feeds and fetches.
+  through the C++ Session's callable (`Session::MakeCallable`), made once: a
+  call hands the batch to the Session and takes back the output, with no
+  Python between. TF Serving calls the C++ Session directly. `session.run`,
+  and `Session.make_callable` with a feed list (which calls it), parse the
+  feeds and fetches in Python on every call, tens of µs that no runtime
+  serving a ticket pays.
 
   The CPU thread pools are the process's: the first session or eager context
   of a process sizes them, and a later session's `ConfigProto` does not change
@@ -56,6 +61,8 @@ class SignatureSession:
                for name in ("saved_model.pb", "saved_model.pbtxt")):
       raise ValueError(f"{folder} holds no saved_model.pb; give an exported "
                        "ticket's folder (export/serving/<recipe>/<level>).")
+    self.folder = folder
+    self._run = self._traced = None
     self.graph = tf.Graph()
     count = threads()
     self.session = tf.compat.v1.Session(
@@ -91,7 +98,35 @@ class SignatureSession:
     self.output = self.graph.get_tensor_by_name(signature.outputs[output].name)
     self.input_shape = self.input.shape.as_list()[1:]
     self.output_shape = self.output.shape.as_list()[1:]
-    self._run = self.session.make_callable(self.output, [self.input])
+    self._run = self._callable()
+    self._traced = self._callable(tf.compat.v1.RunOptions(
+        trace_level=tf.compat.v1.RunOptions.FULL_TRACE))
+
+  def _callable(self, run_options=None):
+    """A C++ Session callable from the signature's input to its output."""
+    options = config_pb2.CallableOptions(feed=[self.input.name],
+                                         fetch=[self.output.name])
+    if run_options is not None:
+      options.run_options.CopyFrom(run_options)
+    # The one Python entry to `Session::MakeCallable` (tf_keras's graph-mode
+    # backend calls it too); `make_callable` with feeds falls back to `run`.
+    # pylint: disable-next=protected-access
+    return self.session._make_callable_from_options(options)
+
+  def _batch(self, images):
+    """`images` as the float32, C-ordered batch the callable is handed."""
+    if self._run is None:
+      raise RuntimeError(f"The session of {self.folder} is closed; open a "
+                         "new SignatureSession to call it.")
+    batch = np.ascontiguousarray(images, np.float32)
+    expected = [None] + self.input_shape
+    if batch.ndim != len(expected) or any(
+        size is not None and size != got
+        for size, got in zip(expected[1:], batch.shape[1:])):
+      raise ValueError(
+          f"images of shape {list(batch.shape)} do not fit the signature's "
+          f"input; give a batch of shape {expected} (None: any size).")
+    return batch
 
   def __enter__(self):
     return self
@@ -100,8 +135,13 @@ class SignatureSession:
     self.close()
 
   def __call__(self, images):
-    """The signature's output for `images` (a float32 array, batch first)."""
-    return self._run(np.ascontiguousarray(images, np.float32))
+    """The signature's output for `images` (a float32 array, batch first).
+
+    Raises:
+      ValueError: `images` do not have the signature's input shape.
+      RuntimeError: The session is closed.
+    """
+    return self._run(self._batch(images))[0]
 
   def op_times(self, images, runs=20):
     """Mean time (s) per call of each node of the graph, from traced runs.
@@ -112,15 +152,12 @@ class SignatureSession:
     BatchNormalization + ReLU is one node, named after the last op it
     absorbed.
     """
-    options = tf.compat.v1.RunOptions(
-        trace_level=tf.compat.v1.RunOptions.FULL_TRACE)
-    feed = {self.input: np.ascontiguousarray(images, np.float32)}
-    self.session.run(self.output, feed)  # rewritten and warm
+    batch = self._batch(images)
+    self._traced(batch)  # rewritten and warm
     totals = collections.Counter()
     for _ in range(runs):
       metadata = tf.compat.v1.RunMetadata()
-      self.session.run(self.output, feed, options=options,
-                       run_metadata=metadata)
+      self._traced(batch, run_metadata=metadata)
       for device in metadata.step_stats.dev_stats:
         for node in device.node_stats:
           totals[node.node_name] += (
@@ -151,6 +188,7 @@ class SignatureSession:
     return dict(totals)
 
   def close(self):
+    self._run = self._traced = None  # their handles are released first
     self.session.close()
 
 
