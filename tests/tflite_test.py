@@ -289,7 +289,7 @@ class TfliteTicketTest(tf.test.TestCase):
     self.assertEqual(dense["latency"]["tflite_b1_t1"]["ratio_to_dense"], 1.0)
     self.assertGreater(ticket["latency"]["tflite_b1_t1"]["seconds"], 0.0)
     self.assertIn("saved_model_b1", ticket["latency"])
-    # The SavedModel as TF Serving runs it: session.run in a TF Session.
+    # The SavedModel as TF Serving runs it: its signature in a TF Session.
     self.assertEqual(dense["latency"]["session_b1_t1"]["ratio_to_dense"], 1.0)
     self.assertGreater(ticket["latency"]["session_b1_t1"]["seconds"], 0.0)
     self.assertEqual(ticket["storage"], ["block-sparse", "dense"])

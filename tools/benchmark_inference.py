@@ -17,11 +17,13 @@ them), it measures:
   LiteRT's own `benchmark_model` measures it (a `set_tensor` copy from Python
   would add about 1 µs to every call, sparse or dense);
 * SavedModel latency as TF Serving runs it: the graph loaded into a TF
-  `Session` (`tf.compat.v1.saved_model.loader.load`) and `session.run` of the
-  `serving_default` signature, at batch 1 and 32, on one thread (TensorFlow's
-  intra- and inter-op pools, process-wide, are sized to one before anything
-  runs; the JSON gives each timing's CPU time over wall time, `cpu_per_wall`,
-  about 1 on one thread). The TF2 Python call of a loaded signature adds 0.3
+  `Session` (`tf.compat.v1.saved_model.loader.load`) and the
+  `serving_default` signature called through the C++ Session's callable, as
+  TF Serving calls the C++ Session (`kdticket_tf.SignatureSession`; Python's
+  `session.run` would add tens of µs per call), at batch 1 and 32, on one
+  thread (TensorFlow's intra- and inter-op pools, process-wide, are sized to
+  one before anything runs; the JSON gives each timing's CPU time over wall
+  time, `cpu_per_wall`, about 1 on one thread). The TF2 Python call of a loaded signature adds 0.3
   to 2 ms per call here, which hides the model; `--saved_model` times it too;
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel;
 * beside them, the multiply-adds of the network each file holds, over the
@@ -199,7 +201,7 @@ def _saved_model_call(folder, batch, images):
 
 
 def _session_call(folder, batch, images):
-  """`session.run` of the serving signature in a TF `Session` (one thread)."""
+  """The serving signature called in a TF `Session` (one thread)."""
   session = kdticket_tf.SignatureSession(folder)
   batch_images = np.ascontiguousarray(images[:batch])
 
