@@ -60,6 +60,7 @@ _API = {
     "write_empty_signature": "export.signature_session",
     "use_one_thread": "export.signature_session",
     "tensorflow_threads": "export.signature_session",
+    "onednn_settings": "export.signature_session",
     # Helpers of the tools: data, models, tables, plots, TFLite, timing.
     "load_data": "data", "build_model": "models",
     "start_tensorflow": "logs",

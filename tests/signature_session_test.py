@@ -220,6 +220,8 @@ class SignatureSessionTest(tf.test.TestCase):
                      {"intra_op": 1, "inter_op": 1})
     self.assertLessEqual(meta["fastest_probe_seconds"],
                          meta["slowest_probe_seconds"])
+    self.assertEqual(meta["onednn_settings"],
+                     signature_session.onednn_settings())
     table = testing.run_tool(
         "session_profile.py", "--runs=2", "--batch_size=4",
         "--saved_model=" + ",".join(self.folders))
@@ -228,6 +230,28 @@ class SignatureSessionTest(tf.test.TestCase):
     self.assertIn("µs per call at batch 4 in a TF Session on 1 intra-op and "
                   "1 inter-op thread(s)", table.stdout)
     self.assertRegex(table.stdout, r"\| logits \| \d+ \| \d+ \(\d+\.\d\d\) \|")
+
+  def test_the_onednn_settings_are_what_the_environment_sets(self):
+    # A profile or benchmark says which oneDNN kernels it ran: the variables
+    # TensorFlow read, and only those.
+    with mock.patch.dict(os.environ, {"ONEDNN_MAX_CPU_ISA": "AVX2",
+                                      "ONEDNN_VERBOSE": "0"}):
+      os.environ.pop("TF_ENABLE_ONEDNN_OPTS", None)
+      self.assertEqual(signature_session.onednn_settings(),
+                       {"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    with mock.patch.dict(os.environ, {"TF_ENABLE_ONEDNN_OPTS": "0"}):
+      os.environ.pop("ONEDNN_MAX_CPU_ISA", None)
+      self.assertEqual(signature_session.onednn_settings(),
+                       {"TF_ENABLE_ONEDNN_OPTS": "0"})
+
+  def test_a_profile_run_under_set_onednn_kernels_says_so(self):
+    result = testing.run_tool(
+        "session_profile.py", "--runs=1", "--rounds=1", "--batch_size=4",
+        f"--saved_model={self.folders[0]}",
+        env={"ONEDNN_MAX_CPU_ISA": "AVX2"})
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("CPUs. oneDNN set by the environment: "
+                  "ONEDNN_MAX_CPU_ISA=AVX2.", result.stdout)
 
   def test_the_profile_tool_refuses_what_it_cannot_profile(self):
     missing = os.path.join(self.get_temp_dir(), "nothing_here")

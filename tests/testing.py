@@ -119,12 +119,15 @@ def run_cli(*args, timeout=600, **popen):
                         text=True, timeout=timeout, check=False)
 
 
-def run_tool(name, *args, timeout=300):
-  """Runs `tools/<name>` from the repository root; the finished process."""
+def run_tool(name, *args, timeout=300, env=None):
+  """Runs `tools/<name>` from the repository root; the finished process.
+
+  `env`: variables set for the tool beside this process's environment.
+  """
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, "tools", name), *args], cwd=ROOT,
       capture_output=True, text=True, check=False, timeout=timeout,
-      env=dict(os.environ, PYTHONPATH=ROOT))
+      env=dict(os.environ, **(env or {}), PYTHONPATH=ROOT))
 
 
 class ReportDocChecks:

@@ -333,6 +333,7 @@ def main(argv):
           "tensorflow_version": tf.__version__, "rounds": FLAGS.rounds,
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
           "tensorflow_threads": kdticket_tf.tensorflow_threads(),
+          "onednn_settings": kdticket_tf.onednn_settings(),
           "cpu_speed": cpu}
   if FLAGS.session_floor:  # a reference for the header, not a model
     meta["session_floor"] = results.pop()["latency"]

@@ -300,6 +300,27 @@ def speed_table(bench, field="latency"):
   return "\n".join(lines) + "\n"
 
 
+REPEATED = "session_b32_t1"  # the timing the repeated runs take
+
+
+def repeats_table(runs):
+  """LeNet's Session call at batch 32, run by run (`repeats/`)."""
+  if not runs:
+    return "(no repeated runs committed yet)\n"
+  lines = ["| run | dense | lt_compact/1 | control:lenet_60_20 | empty call "
+           "| CPU speed probe |", "|---|---|---|---|---|---|"]
+  for number, run in enumerate(runs, 1):
+    models = {m["name"]: m["latency"][REPEATED] for m in run["models"]}
+    floor = run["meta"]["session_floor"][REPEATED]
+    lines.append(
+        f"| {number} | {1e6 * models['dense/0']['seconds']:.1f} µs | "
+        f"{models['lt_compact/1']['ratio_to_dense']:.2f}x | "
+        f"{models['control:lenet_60_20']['ratio_to_dense']:.2f}x | "
+        f"{1e6 * floor['seconds']:.1f} µs | "
+        f"{1e3 * run['meta']['cpu_speed']['fastest_probe_seconds']:.3f} ms |")
+  return "\n".join(lines) + "\n"
+
+
 def tables(folder):
   found = seed_rows(folder)
   study = Study(found, {(setup, arm): read_widths(folder, setup, arm)
@@ -317,12 +338,16 @@ def tables(folder):
     out[f"{setup}_collapsed"] = collapse_table(study, setup)
   for name, run in bench.items():
     out[f"speed_{name}"] = speed_table(run)
+  found = benchmarks(os.path.join(folder, "repeats"))  # lenet_<run>
+  repeats = [found[name] for name in sorted(
+      found, key=lambda name: int(name.rsplit("_", 1)[1]))]
+  out["speed_repeats"] = repeats_table(repeats)
   profiles = benchmarks(folder, "session_profile_")
   for name, run in profiles.items():
     out[f"profile_{name}"] = (
         inference_tables.profile_caption(run["meta"], run["models"]) +
         "\n\n" + inference_tables.profile_table(run["models"]))
-  return study, dict(bench, profiles=profiles), out
+  return study, dict(bench, profiles=profiles, repeats=repeats), out
 
 
 def main(argv):

@@ -78,7 +78,17 @@ def threads_line(meta, results):
     return ""
   return (f" TensorFlow: {threads['intra_op']} intra-op and "
           f"{threads['inter_op']} inter-op thread(s); its Session timings "
-          f"kept {busy_range(busy)} CPUs busy.")
+          f"kept {busy_range(busy)} CPUs busy.{onednn_line(meta)}")
+
+
+def onednn_line(meta):
+  """The oneDNN settings the environment gave TensorFlow, or "" (defaults)."""
+  settings = meta.get("onednn_settings")
+  if not settings:
+    return ""
+  return (" oneDNN set by the environment: " +
+          ", ".join(f"{name}={value}" for name, value in settings.items()) +
+          ".")
 
 
 def floor_line(meta):
@@ -132,13 +142,14 @@ def profile_caption(meta, models):
   return (f"µs per call at batch {meta['batch_size']} in a TF Session on "
           f"{threads['intra_op']} intra-op and {threads['inter_op']} inter-op "
           f"thread(s) (the untraced calls kept {busy_range(busy)} CPUs "
-          "busy): each layer's time the mean over "
+          "busy): each layer's time the median over "
           f"{meta['runs']} traced calls, the untraced call the median of "
           f"{meta['rounds']} interleaved timings (ratio to the first "
           "model's). CPU speed probe "
           f"{1e3 * meta['fastest_probe_seconds']:.3f} to "
           f"{1e3 * meta['slowest_probe_seconds']:.3f} ms; load average "
-          f"{meta['load_average'][0]:.1f} on {meta['cpus']} CPUs.")
+          f"{meta['load_average'][0]:.1f} on {meta['cpus']} CPUs."
+          f"{onednn_line(meta)}")
 
 
 def profile_table(models):

@@ -6,7 +6,9 @@ r"""Where a ticket's time goes when TF Serving runs it: time per layer, one thre
 Each SavedModel's `serving_default` signature runs in a TF `Session` as
 `tools/benchmark_inference.py` times it (`kdticket_tf.SignatureSession`,
 TensorFlow on one thread), traced (`RunOptions.FULL_TRACE`) over `--runs`
-calls. A node's time goes to the Keras layer it belongs to (Grappler's fused
+calls, each model's taken in turn with the others'; a layer's time is its
+median over them, so a slow phase of the CPU or a preemption spoils a call,
+not the figure. A node's time goes to the Keras layer it belongs to (Grappler's fused
 kernels, such as Conv2D + BatchNormalization + ReLU, are named after the last
 layer they absorbed), or to `(signature)` for the serving graph's own ops
 (the input normalisation, softmax, argmax) and `(runtime)` for the rest
@@ -21,6 +23,7 @@ the times: threads, load, the CPU speed probe, each timing's CPU time over
 wall time.
 """
 
+import collections
 import functools
 import json
 import os
@@ -46,7 +49,8 @@ flags.DEFINE_list("saved_model", None, "Exported tickets (SavedModel folders); "
                   "the first is the reference.")
 flags.DEFINE_integer("batch_size", 32, "Batch size of the calls.",
                      lower_bound=1)
-flags.DEFINE_integer("runs", 20, "Traced calls to average.", lower_bound=1)
+flags.DEFINE_integer("runs", 20, "Traced calls of each model, interleaved; "
+                     "a layer's time is its median over them.", lower_bound=1)
 flags.DEFINE_integer("rounds", 5, "Untraced timings of each model, "
                      "interleaved; the call's time is their median.",
                      lower_bound=1)
@@ -82,12 +86,11 @@ def profile(folders, batch_size, runs, pattern, rounds=5):
     times, probes, busy = kdticket_tf.interleaved_timings(timers, rounds)
     probes = [probe for pairs in probes.values() for pair in pairs
               for probe in pair]
+    groups = _traced_medians(sessions, batches, runs, pattern)
     found = [{"saved_model": folder,
               "seconds_per_call": float(np.median(times[index])),
-              "cpu_per_wall": busy[index],
-              "groups": session.layer_times(batches[index], runs, pattern)}
-             for index, (folder, session) in enumerate(zip(folders,
-                                                           sessions))]
+              "cpu_per_wall": busy[index], "groups": groups[index]}
+             for index, folder in enumerate(folders)]
   finally:
     for session in sessions:
       session.close()
@@ -95,10 +98,24 @@ def profile(folders, batch_size, runs, pattern, rounds=5):
           "group": pattern,
           "tensorflow_version": kdticket_tf.start_tensorflow().__version__,
           "tensorflow_threads": kdticket_tf.tensorflow_threads(),
+          "onednn_settings": kdticket_tf.onednn_settings(),
           "cpus": os.cpu_count(), "load_average": list(os.getloadavg()),
           "fastest_probe_seconds": min(probes),
           "slowest_probe_seconds": max(probes)}
   return {"meta": meta, "models": found}
+
+
+def _traced_medians(sessions, batches, runs, pattern):
+  """Each session's `{layer or group: median seconds}` over `runs` traced
+  calls, the sessions' calls taken in turn."""
+  found = [collections.defaultdict(list) for _ in sessions]
+  for _ in range(runs):
+    for index, session in enumerate(sessions):
+      for name, seconds in session.layer_times(batches[index], 1,
+                                               pattern).items():
+        found[index][name].append(seconds)
+  return [{name: float(np.median(values)) for name, values in times.items()}
+          for times in found]
 
 
 def _group_problem(pattern):

@@ -239,6 +239,18 @@ def use_one_thread():
   tf.config.threading.set_inter_op_parallelism_threads(1)
 
 
+# The environment variables that choose TensorFlow's oneDNN CPU kernels: on
+# or off (TF_ENABLE_ONEDNN_OPTS) and the widest instruction set they may use
+# (ONEDNN_MAX_CPU_ISA, such as AVX2). Read when TensorFlow starts.
+ONEDNN_VARIABLES = ("TF_ENABLE_ONEDNN_OPTS", "ONEDNN_MAX_CPU_ISA")
+
+
+def onednn_settings():
+  """`{variable: value}` of the `ONEDNN_VARIABLES` set; `{}`: the defaults."""
+  return {name: os.environ[name] for name in ONEDNN_VARIABLES
+          if name in os.environ}
+
+
 def threads():
   """`{"intra_op", "inter_op"}`: the threads TensorFlow is set to (0: all)."""
   return {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
