@@ -23,8 +23,9 @@ them), it measures:
   `session.run` would add tens of µs per call), at batch 1 and 32, on one
   thread (TensorFlow's intra- and inter-op pools, process-wide, are sized to
   one before anything runs; the JSON gives each timing's CPU time over wall
-  time, `cpu_per_wall`, about 1 on one thread). The TF2 Python call of a loaded signature adds 0.3
-  to 2 ms per call here, which hides the model; `--saved_model` times it too;
+  time, `cpu_per_wall`, about 1 on one thread, and the oneDNN variables
+  set). The TF2 Python call of a loaded signature adds 0.3 to 2 ms per call
+  here, which hides the model; `--saved_model` times it too;
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel;
 * beside them, the multiply-adds of the network each file holds, over the
   dense model's (`ticket.json`'s `macs`): below 1 only for a compacted channel

@@ -64,9 +64,11 @@ if [ "${PROFILES_ONLY:-0}" != 1 ]; then
   benchmark resnet20 --controls="$ROOT/resnet20_width8" \
       --batch_sizes=1,32,256 --session_floor
   benchmark lenet_tickets
-  # LeNet's Session call at batch 32 again, in separate processes spread over
-  # minutes: its fixed cost (a thread's wake-up) drifts with the machine.
+  # LeNet's Session call at batch 32 again (9 rounds each), in separate
+  # processes spread over minutes: its fixed cost (a thread's wake-up)
+  # drifts with the machine.
   mkdir -p "$OUT/repeats"
+  rm -f "$OUT"/repeats/benchmark_lenet_*.json  # no earlier run's left over
   for run in $(seq "${REPEATS:-6}"); do
     sleep 20
     "$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/lenet" \

@@ -37,6 +37,7 @@ import kdticket_tf
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import channel_claims
+import channel_speed_claims
 import channel_layerwise_claims
 import inference_tables
 import prose_claims
@@ -300,23 +301,25 @@ def speed_table(bench, field="latency"):
   return "\n".join(lines) + "\n"
 
 
-REPEATED = "session_b32_t1"  # the timing the repeated runs take
-
-
 def repeats_table(runs):
   """LeNet's Session call at batch 32, run by run (`repeats/`)."""
   if not runs:
     return "(no repeated runs committed yet)\n"
-  lines = ["| run | dense | lt_compact/1 | control:lenet_60_20 | empty call "
-           "| CPU speed probe |", "|---|---|---|---|---|---|"]
+  label = channel_speed_claims.REPEATED
+  ticket = channel_speed_claims.TICKET
+  control = channel_speed_claims.CONTROLS["lenet"]
+  lines = [f"| run | dense | {ticket} | {control} | empty call | {ticket} "
+           "net of it | CPU speed probe |", "|---|---|---|---|---|---|---|"]
   for number, run in enumerate(runs, 1):
-    models = {m["name"]: m["latency"][REPEATED] for m in run["models"]}
-    floor = run["meta"]["session_floor"][REPEATED]
+    models = {m["name"]: m["latency"][label] for m in run["models"]}
+    floor = run["meta"]["session_floor"][label]["seconds"]
+    net = ((models[ticket]["seconds"] - floor) /
+           (models["dense/0"]["seconds"] - floor))
     lines.append(
         f"| {number} | {1e6 * models['dense/0']['seconds']:.1f} µs | "
-        f"{models['lt_compact/1']['ratio_to_dense']:.2f}x | "
-        f"{models['control:lenet_60_20']['ratio_to_dense']:.2f}x | "
-        f"{1e6 * floor['seconds']:.1f} µs | "
+        f"{models[ticket]['ratio_to_dense']:.2f}x | "
+        f"{models[control]['ratio_to_dense']:.2f}x | "
+        f"{1e6 * floor:.1f} µs | {net:.2f}x | "
         f"{1e3 * run['meta']['cpu_speed']['fastest_probe_seconds']:.3f} ms |")
   return "\n".join(lines) + "\n"
 
@@ -338,9 +341,9 @@ def tables(folder):
     out[f"{setup}_collapsed"] = collapse_table(study, setup)
   for name, run in bench.items():
     out[f"speed_{name}"] = speed_table(run)
-  found = benchmarks(os.path.join(folder, "repeats"))  # lenet_<run>
-  repeats = [found[name] for name in sorted(
-      found, key=lambda name: int(name.rsplit("_", 1)[1]))]
+  repeat_runs = benchmarks(os.path.join(folder, "repeats"))  # lenet_<run>
+  repeats = [repeat_runs[name] for name in sorted(
+      repeat_runs, key=lambda name: int(name.rsplit("_", 1)[1]))]
   out["speed_repeats"] = repeats_table(repeats)
   profiles = benchmarks(folder, "session_profile_")
   for name, run in profiles.items():

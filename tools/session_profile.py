@@ -8,19 +8,20 @@ Each SavedModel's `serving_default` signature runs in a TF `Session` as
 TensorFlow on one thread), traced (`RunOptions.FULL_TRACE`) over `--runs`
 calls, each model's taken in turn with the others'; a layer's time is its
 median over them, so a slow phase of the CPU or a preemption spoils a call,
-not the figure. A node's time goes to the Keras layer it belongs to (Grappler's fused
-kernels, such as Conv2D + BatchNormalization + ReLU, are named after the last
-layer they absorbed), or to `(signature)` for the serving graph's own ops
-(the input normalisation, softmax, argmax) and `(runtime)` for the rest
-(function inputs, variable reads). `--group` folds layers into groups: a layer
-goes to the first match of the regular expression in its name (`^stage\d`:
-ResNet stages), or stays itself. The first SavedModel is the reference: every
-other column gives its ratio to it. Traced times add the tracer's own cost;
-the untraced time per call is given beside them: the median of `--rounds`
-timings, each model's taken in turn with the others', as the benchmark takes
-them. The JSON (`--format=json`) keeps the setting beside
-the times: threads, load, the CPU speed probe, each timing's CPU time over
-wall time.
+not the figure. A node's time goes to the Keras layer it belongs to
+(Grappler's fused kernels, such as Conv2D + BatchNormalization + ReLU, are
+named after the last layer they absorbed), or to `(signature)` for the
+serving graph's own ops (the input normalisation, softmax, argmax) and
+`(runtime)` for the rest (function inputs, variable reads). `--group` folds
+layers into groups: a layer goes to the first match of the regular
+expression in its name (`^stage\d`: ResNet stages), or stays itself. The
+first SavedModel is the reference: every other column gives its ratio to it.
+Traced times add the tracer's own cost; the untraced time per call is given
+beside them: the median of `--rounds` timings, each model's taken in turn
+with the others', as the benchmark takes them. The JSON (`--format=json`)
+keeps the setting beside the times: threads, the oneDNN variables set
+(`ONEDNN_MAX_CPU_ISA=AVX2` holds oneDNN to AVX2), load, the CPU speed probe,
+each timing's CPU time over wall time.
 """
 
 import collections
@@ -106,13 +107,17 @@ def profile(folders, batch_size, runs, pattern, rounds=5):
 
 
 def _traced_medians(sessions, batches, runs, pattern):
-  """Each session's `{layer or group: median seconds}` over `runs` traced
-  calls, the sessions' calls taken in turn."""
+  """Each session's `{layer or group: median seconds}` over `runs` calls.
+
+  The sessions' traced calls are taken in turn, one each per run.
+  """
   found = [collections.defaultdict(list) for _ in sessions]
+  for session, batch in zip(sessions, batches):
+    session.op_times(batch, runs=1)  # rewritten and warm
   for _ in range(runs):
     for index, session in enumerate(sessions):
-      for name, seconds in session.layer_times(batches[index], 1,
-                                               pattern).items():
+      for name, seconds in session.layer_times(batches[index], 1, pattern,
+                                               warm_up=False).items():
         found[index][name].append(seconds)
   return [{name: float(np.median(values)) for name, values in times.items()}
           for times in found]

@@ -37,8 +37,8 @@ class SignatureSession:
 
   The graph is loaded with `tf.compat.v1.saved_model.loader.load` and called
   through the C++ Session's callable (`Session::MakeCallable`), made once: a
-  call hands the batch to the Session and takes back the output, with no
-  Python between. TF Serving calls the C++ Session directly. `session.run`,
+  call checks the batch's shape and hands it to the Session, with no Python
+  parsing of feeds and fetches. TF Serving calls the C++ Session directly. `session.run`,
   and `Session.make_callable` with a feed list (which calls it), parse the
   feeds and fetches in Python on every call, tens of µs that no runtime
   serving a ticket pays.
@@ -99,8 +99,7 @@ class SignatureSession:
     self.input_shape = self.input.shape.as_list()[1:]
     self.output_shape = self.output.shape.as_list()[1:]
     self._run = self._callable()
-    self._traced = self._callable(tf.compat.v1.RunOptions(
-        trace_level=tf.compat.v1.RunOptions.FULL_TRACE))
+    self._traced = None  # made on first use: a second executor
 
   def _callable(self, run_options=None):
     """A C++ Session callable from the signature's input to its output."""
@@ -119,7 +118,7 @@ class SignatureSession:
       raise RuntimeError(f"The session of {self.folder} is closed; open a "
                          "new SignatureSession to call it.")
     batch = np.ascontiguousarray(images, np.float32)
-    expected = [None] + self.input_shape
+    expected = self.input.shape.as_list()
     if batch.ndim != len(expected) or any(
         size is not None and size != got
         for size, got in zip(expected[1:], batch.shape[1:])):
@@ -143,17 +142,26 @@ class SignatureSession:
     """
     return self._run(self._batch(images))[0]
 
-  def op_times(self, images, runs=20):
+  def op_times(self, images, runs=20, warm_up=True):
     """Mean time (s) per call of each node of the graph, from traced runs.
 
     A node's time is its kernel's, from start to end (not the wait before it
     was scheduled). Grappler rewrites the graph first (function inlining,
     fused kernels), so the nodes are the ones that run: a fused Conv2D +
     BatchNormalization + ReLU is one node, named after the last op it
-    absorbed.
+    absorbed. `warm_up`: one untimed traced call first (the first call of a
+    traced callable is the rewrite's).
+
+    Raises:
+      ValueError: `images` do not have the signature's input shape.
+      RuntimeError: The session is closed.
     """
     batch = self._batch(images)
-    self._traced(batch)  # rewritten and warm
+    if self._traced is None:
+      self._traced = self._callable(tf.compat.v1.RunOptions(
+          trace_level=tf.compat.v1.RunOptions.FULL_TRACE))
+    if warm_up:
+      self._traced(batch)  # rewritten and warm
     totals = collections.Counter()
     for _ in range(runs):
       metadata = tf.compat.v1.RunMetadata()
@@ -164,7 +172,7 @@ class SignatureSession:
               node.op_end_rel_nanos - node.op_start_rel_nanos) * 1e-9 / runs
     return dict(totals)
 
-  def layer_times(self, images, runs=20, group=""):
+  def layer_times(self, images, runs=20, group="", warm_up=True):
     """Mean time (s) per call of each Keras layer, from `op_times`.
 
     Args:
@@ -173,14 +181,18 @@ class SignatureSession:
       group: A regular expression folding layers into groups: a layer goes
         to the first match in its name (`^stage\\d`: ResNet stages), or stays
         itself.
+      warm_up: As for `op_times`.
 
     Returns:
       `{layer or group: seconds}`; the serving graph's own ops (normalisation,
       softmax, argmax) under `SIGNATURE_OPS`, the rest under `RUNTIME`.
+
+    Raises:
+      ValueError, RuntimeError: As `op_times`.
     """
     pattern = re.compile(group) if group else None
     totals = collections.defaultdict(float)
-    for node, seconds in self.op_times(images, runs).items():
+    for node, seconds in self.op_times(images, runs, warm_up).items():
       layer = layer_of(node)
       found = (pattern.search(layer)
                if pattern and layer not in (SIGNATURE_OPS, RUNTIME) else None)
@@ -188,6 +200,7 @@ class SignatureSession:
     return dict(totals)
 
   def close(self):
+    """Releases the callables, then the Session; a later call is refused."""
     self._run = self._traced = None  # their handles are released first
     self.session.close()
 
