@@ -188,7 +188,7 @@ class CompactExportTest(tf.test.TestCase):
                                       "benchmark_inference.py"),
          f"--workdir={self.workdir}", "--rounds=1", "--batch_sizes=1",
          "--threads=1", "--seconds_per_timing=0.002", "--session_floor",
-         "--format=json"],
+         "--caller_thread", "--format=json"],
         capture_output=True, text=True, check=False, timeout=300,
         env=dict(os.environ, PYTHONPATH=testing.ROOT))
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
@@ -200,10 +200,13 @@ class CompactExportTest(tf.test.TestCase):
     models = {m["name"]: m for m in found["models"]}
     self.assertEqual(list(models), ["dense/0", "lt/1", "lt_compact/1"])
     # The empty signature's call is in the meta, not among the models.
+    # --caller_thread: each Session timing again, on the calling thread.
+    sessions = ["session_b1_t1", "session_caller_b1_t1"]
     floor = found["meta"]["session_floor"]
-    self.assertEqual(list(floor), ["session_b1_t1"])
-    self.assertGreater(floor["session_b1_t1"]["seconds"], 0.0)
-    self.assertGreater(floor["session_b1_t1"]["ratio_to_dense"], 0.0)
+    self.assertEqual(list(floor), sessions)
+    for label in sessions:
+      self.assertGreater(floor[label]["seconds"], 0.0)
+      self.assertGreater(floor[label]["ratio_to_dense"], 0.0)
     # So each Session timing keeps about one CPU busy: 1.01 to 1.08 measured
     # on 2 cores, where TensorFlow's default pools (a second thread) gave 1.32
     # to 1.39, hence under 1.2 wherever a second core could run a second
@@ -215,12 +218,24 @@ class CompactExportTest(tf.test.TestCase):
       busy.update({(name, label): value["cpu_per_wall"]
                    for label, value in model["latency"].items()
                    if label.startswith("session")})
-    self.assertEqual([label for _, label in busy], ["session_b1_t1"] * 3)
+    self.assertEqual([label for _, label in busy], sessions * 3)
     for (name, label), cpu_per_wall in busy.items():
       with self.subTest(model=name, timing=label):
         self.assertGreater(cpu_per_wall, 0.0)
         if os.cpu_count() > 1:
           self.assertLess(cpu_per_wall, 1.2)
+    saved = os.path.join(self.get_temp_dir(), "benchmark.json")
+    with open(saved, "w", encoding="utf-8") as stream:
+      json.dump(found, stream)
+    tables = subprocess.run(
+        [sys.executable, os.path.join(testing.ROOT, "tools",
+                                      "benchmark_inference.py"),
+         f"--from_json={saved}"], capture_output=True, text=True,
+        check=True, timeout=300, env=dict(os.environ,
+                                          PYTHONPATH=testing.ROOT)).stdout
+    self.assertIn("| TF Session b1 t1 | TF Session, caller's thread, b1 t1 |",
+                  tables)
+    self.assertRegex(tables, r"µs at batch 1 on the caller's thread \(")
     compact = models["lt_compact/1"]
     self.assertEqual(compact["saved_model"],
                      self.layout.compact_serving_path(KEY))
@@ -230,10 +245,10 @@ class CompactExportTest(tf.test.TestCase):
                            compact["macs"] / self.ticket["macs"])
     self.assertLess(compact["macs_ratio"], 1.0)
     self.assertEqual(models["lt/1"]["macs_ratio"], 1.0)  # dense kernels
-    for label in ("session_b1_t1", "tflite_b1_t1"):
+    for label in sessions + ["tflite_b1_t1"]:
       self.assertGreater(compact["latency"][label]["seconds"], 0.0)
-    self.assertGreater(compact["latency"]["session_b1_t1"]["ratio_to_dense"],
-                       0.0)
+    for label in sessions:
+      self.assertGreater(compact["latency"][label]["ratio_to_dense"], 0.0)
     # The dense model was exported without a TFLite file: no ratio to it.
     self.assertIsNone(compact["latency"]["tflite_b1_t1"]["ratio_to_dense"])
 

@@ -25,7 +25,11 @@ them), it measures:
   one before anything runs; the JSON gives each timing's CPU time over wall
   time, `cpu_per_wall`, about 1 on one thread, and the oneDNN variables
   set). The TF2 Python call of a loaded signature adds 0.3 to 2 ms per call
-  here, which hides the model; `--saved_model` times it too;
+  here, which hides the model; `--saved_model` times it too. A call hands
+  the graph to the inter-op pool's thread and waits for it, as TF Serving
+  does by default; `--caller_thread` also times the graph run on the calling
+  thread (`session_caller_*`), as TF Serving runs it with
+  `--tensorflow_intra_op_parallelism=1 --tensorflow_inter_op_parallelism=-1`;
 * size on disk, raw and gzipped, of the `.tflite` file and of the SavedModel;
 * beside them, the multiply-adds of the network each file holds, over the
   dense model's (`ticket.json`'s `macs`): below 1 only for a compacted channel
@@ -94,6 +98,12 @@ flags.DEFINE_list("threads", ["1", "2"], "TFLite interpreter threads.")
 flags.DEFINE_bool("session", True,
                   "Time the SavedModels in a one-thread TF Session, as TF "
                   "Serving runs them.")
+flags.DEFINE_bool("caller_thread", False,
+                  "Also time the SavedModels in a TF Session that runs the "
+                  "graph on the calling thread, as TF Serving does with "
+                  "--tensorflow_intra_op_parallelism=1 "
+                  "--tensorflow_inter_op_parallelism=-1 (no hand-off to the "
+                  "inter-op pool).")
 flags.DEFINE_bool("session_floor", False,
                   "Also time, in the same rounds, a serving signature that "
                   "does nothing but reshape its input "
@@ -201,9 +211,9 @@ def _saved_model_call(folder, batch, images):
   return call
 
 
-def _session_call(folder, batch, images):
+def _session_call(folder, batch, images, caller_thread=False):
   """The serving signature called in a TF `Session` (one thread)."""
-  session = kdticket_tf.SignatureSession(folder)
+  session = kdticket_tf.SignatureSession(folder, caller_thread=caller_thread)
   batch_images = np.ascontiguousarray(images[:batch])
 
   def call():
@@ -213,6 +223,7 @@ def _session_call(folder, batch, images):
 
 
 EMPTY_SIGNATURE = "(empty signature)"
+CALLER_THREAD = "session_caller"  # the Session on the calling thread
 
 
 def _empty_signature(dense, root):
@@ -232,6 +243,8 @@ def settings():
   result = [("tflite", b, int(t)) for b in batches for t in FLAGS.threads]
   if FLAGS.session:
     result += [("session", b, 1) for b in batches]
+  if FLAGS.caller_thread:
+    result += [(CALLER_THREAD, b, 1) for b in batches]
   if FLAGS.saved_model:
     result += [("saved_model", b, None) for b in batches]
   return result
@@ -253,8 +266,9 @@ def benchmark(models, rounds, seconds):
         call = _tflite_call(model["tflite"], batch, threads, images)
       elif kind == "saved_model":
         call = _saved_model_call(model["saved_model"], batch, images)
-      elif kind == "session":
-        call = _session_call(model["saved_model"], batch, images)
+      elif kind in ("session", CALLER_THREAD):
+        call = _session_call(model["saved_model"], batch, images,
+                             caller_thread=kind == CALLER_THREAD)
       else:
         continue
       timers[(model["name"], kind, batch, threads)] = (

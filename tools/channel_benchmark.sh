@@ -60,20 +60,22 @@ benchmark() {  # benchmark NAME [flags]: the run's JSON, then its tables
 }
 if [ "${PROFILES_ONLY:-0}" != 1 ]; then
   benchmark lenet --controls="$ROOT/lenet_60_20" --batch_sizes=1,32,256 \
-      --session_floor
+      --session_floor --caller_thread
   benchmark resnet20 --controls="$ROOT/resnet20_width8" \
-      --batch_sizes=1,32,256 --session_floor
+      --batch_sizes=1,32,256 --session_floor --caller_thread
   benchmark lenet_tickets
   # LeNet's Session call at batch 32 again (9 rounds each), in separate
   # processes spread over minutes: its fixed cost (a thread's wake-up)
-  # drifts with the machine.
+  # drifts with the machine. --caller_thread: the same on the calling
+  # thread, with no wake-up.
   mkdir -p "$OUT/repeats"
   rm -f "$OUT"/repeats/benchmark_lenet_*.json  # no earlier run's left over
   for run in $(seq "${REPEATS:-6}"); do
     sleep 20
     "$PYTHON" tools/benchmark_inference.py --workdir="$ROOT/lenet" \
         --controls="$ROOT/lenet_60_20" --recipes=lt --threads=1 \
-        --batch_sizes=32 --rounds=9 --session_floor --format=json \
+        --batch_sizes=32 --rounds=9 --session_floor --caller_thread \
+        --format=json \
         > "$OUT/repeats/benchmark_lenet_$run.json"
   done
 fi

@@ -289,8 +289,8 @@ def speed_table(bench, field="latency"):
            " Latency: median over rounds (ratio to dense, median of "
            "per-round ratios).", "",
            "| model | multiply-adds | " + " | ".join(
-      label.replace("tflite_", "TFLite ").replace("session_", "TF Session ")
-      .replace("_t1", "") for label in labels) + " |",
+               inference_tables.column(label, threads=False)
+               for label in labels) + " |",
            "|---|---|" + "---|" * len(labels)]
   for model in bench["models"]:
     ratio = model.get("macs_ratio")
@@ -306,20 +306,30 @@ def repeats_table(runs):
   if not runs:
     return "(no repeated runs committed yet)\n"
   label = channel_speed_claims.REPEATED
+  caller = channel_speed_claims.REPEATED_ON_CALLER
   ticket = channel_speed_claims.TICKET
   control = channel_speed_claims.CONTROLS["lenet"]
   lines = [f"| run | dense | {ticket} | {control} | empty call | {ticket} "
-           "net of it | CPU speed probe |", "|---|---|---|---|---|---|---|"]
+           "net of it | on the caller's thread: dense, "
+           f"{ticket}, empty call | CPU speed probe |",
+           "|---|---|---|---|---|---|---|---|"]
   for number, run in enumerate(runs, 1):
-    models = {m["name"]: m["latency"][label] for m in run["models"]}
-    floor = run["meta"]["session_floor"][label]["seconds"]
-    net = ((models[ticket]["seconds"] - floor) /
-           (models["dense/0"]["seconds"] - floor))
+    models = {m["name"]: m["latency"] for m in run["models"]}
+    dense, compact = models["dense/0"], models[ticket]
+    floor = run["meta"]["session_floor"]
+    net = ((compact[label]["seconds"] - floor[label]["seconds"]) /
+           (dense[label]["seconds"] - floor[label]["seconds"]))
+    on_caller = (
+        f"{1e6 * dense[caller]['seconds']:.1f} µs, "
+        f"{compact[caller]['ratio_to_dense']:.2f}x, "
+        f"{1e6 * floor[caller]['seconds']:.1f} µs" if caller in dense
+        else "–")
     lines.append(
-        f"| {number} | {1e6 * models['dense/0']['seconds']:.1f} µs | "
-        f"{models[ticket]['ratio_to_dense']:.2f}x | "
-        f"{models[control]['ratio_to_dense']:.2f}x | "
-        f"{1e6 * floor:.1f} µs | {net:.2f}x | "
+        f"| {number} | {1e6 * dense[label]['seconds']:.1f} µs | "
+        f"{compact[label]['ratio_to_dense']:.2f}x | "
+        f"{models[control][label]['ratio_to_dense']:.2f}x | "
+        f"{1e6 * floor[label]['seconds']:.1f} µs | {net:.2f}x | "
+        f"{on_caller} | "
         f"{1e3 * run['meta']['cpu_speed']['fastest_probe_seconds']:.3f} ms |")
   return "\n".join(lines) + "\n"
 

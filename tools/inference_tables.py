@@ -10,6 +10,20 @@ import os
 
 import kdticket_tf
 
+CALLER = "session_caller_"  # the labels of --caller_thread's timings
+
+
+def column(label, threads=True):
+  """A timing's column head: `tflite_b1_t2` -> `TFLite b1 t2`,
+  `session_caller_b32_t1` -> `TF Session, caller's thread, b32 t1`; without
+  `threads`, no `t1` (one thread: the tables' every timing)."""
+  if not threads:
+    label = label.replace("_t1", "")
+  return (label.replace("tflite_", "TFLite ")
+          .replace("saved_model_", "SavedModel ")
+          .replace(CALLER, "TF Session, caller's thread, ")
+          .replace("session_", "TF Session ").replace("_t", " t"))
+
 
 def to_markdown(results, latency="latency"):
   """The results as a Markdown table: latency (µs) with ratio, sizes (KiB).
@@ -20,10 +34,7 @@ def to_markdown(results, latency="latency"):
   labels = list(results[0][latency])
   dense = results[0]
   head = ["model", "structure", "sparsity", "multiply-adds",
-          "TFLite storage"] + [
-      label.replace("tflite_", "TFLite ").replace("saved_model_", "SavedModel ")
-      .replace("session_", "TF Session ").replace("_t", " t")
-      for label in labels] + [
+          "TFLite storage"] + [column(label) for label in labels] + [
           "TFLite KiB (gzip)", "SavedModel KiB gzip"]
   lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
   for row in results:
@@ -98,8 +109,10 @@ def floor_line(meta):
     return ""
   cells = ", ".join(
       f"{1e6 * value['seconds']:.1f} µs at batch "
-      f"{label.split('_b')[1].split('_')[0]} ({value['ratio_to_dense']:.2f} "
-      "of dense)" for label, value in floor.items())
+      f"{label.split('_b')[1].split('_')[0]}"
+      f"{' on the caller' + chr(39) + 's thread' if label.startswith(CALLER) else ''}"
+      f" ({value['ratio_to_dense']:.2f} of dense)"
+      for label, value in floor.items())
   return (" An empty serving signature, which only reshapes its input, takes "
           f"{cells} per TF Session call: the call's own cost.")
 

@@ -47,10 +47,21 @@ class SignatureSession:
   of a process sizes them, and a later session's `ConfigProto` does not change
   them. The session asks for the threads `tf.config.threading` sets, so to run
   on one thread, call `use_one_thread()` before TensorFlow runs anything.
+
+  A call hands the graph to the inter-op pool and waits for it, as TF Serving
+  does by default: two thread wake-ups per call. With `caller_thread` the
+  graph runs on the calling thread instead (`inter_op_parallelism_threads`
+  negative), as TF Serving does with `--tensorflow_intra_op_parallelism=1
+  --tensorflow_inter_op_parallelism=-1`.
   """
 
-  def __init__(self, folder, output="logits"):
+  def __init__(self, folder, output="logits", caller_thread=False):
     """Loads the ticket in `folder` and readies its signature's `output`.
+
+    Args:
+      folder: An exported ticket (`export/serving/<recipe>/<level>`).
+      output: The signature's output a call returns.
+      caller_thread: Run the graph on the calling thread, not the pool's.
 
     Raises:
       ValueError: `folder` holds no readable SavedModel, or one without a
@@ -62,6 +73,7 @@ class SignatureSession:
       raise ValueError(f"{folder} holds no saved_model.pb; give an exported "
                        "ticket's folder (export/serving/<recipe>/<level>).")
     self.folder = folder
+    self.caller_thread = caller_thread
     self._run = self._traced = None
     self.graph = tf.Graph()
     count = threads()
@@ -69,7 +81,9 @@ class SignatureSession:
         graph=self.graph, config=tf.compat.v1.ConfigProto(
             device_count={"GPU": 0},  # the CPU kernels, on any machine
             intra_op_parallelism_threads=count["intra_op"],
-            inter_op_parallelism_threads=count["inter_op"]))
+            # Negative: every op on the caller's thread (ConfigProto's doc).
+            inter_op_parallelism_threads=(-1 if caller_thread
+                                          else count["inter_op"])))
     try:
       self._load(folder, output)
     except Exception:  # a session that cannot serve is not left open
