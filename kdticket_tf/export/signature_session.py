@@ -51,8 +51,9 @@ class SignatureSession:
   A call hands the graph to the inter-op pool and waits for it, as TF Serving
   does by default: two thread wake-ups per call. With `caller_thread` the
   graph runs on the calling thread instead (`inter_op_parallelism_threads`
-  negative), as TF Serving does with `--tensorflow_intra_op_parallelism=1
-  --tensorflow_inter_op_parallelism=-1`.
+  negative), as TF Serving does when its server options set
+  `tensorflow_intra_op_parallelism` to 1 and `tensorflow_inter_op_parallelism`
+  to -1.
   """
 
   def __init__(self, folder, output="logits", caller_thread=False):
