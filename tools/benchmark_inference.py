@@ -72,7 +72,7 @@ import kdticket_tf
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 # pylint: disable-next=g-import-not-at-top,wrong-import-position
-from inference_tables import report
+import inference_tables
 
 tf = kdticket_tf.start_tensorflow()
 # Before anything runs (here the TF2 load that reads the input shape would size
@@ -212,7 +212,8 @@ def _saved_model_call(folder, batch, images):
 
 
 def _session_call(folder, batch, images, caller_thread=False):
-  """The serving signature called in a TF `Session` (one thread)."""
+  """The serving signature called in a TF `Session` (one intra-op thread),
+  through the inter-op pool or, with `caller_thread`, on the calling one."""
   session = kdticket_tf.SignatureSession(folder, caller_thread=caller_thread)
   batch_images = np.ascontiguousarray(images[:batch])
 
@@ -223,7 +224,7 @@ def _session_call(folder, batch, images, caller_thread=False):
 
 
 EMPTY_SIGNATURE = "(empty signature)"
-CALLER_THREAD = "session_caller"  # the Session on the calling thread
+CALLER_THREAD = inference_tables.CALLER_THREAD
 
 
 def _empty_signature(dense, root):
@@ -330,7 +331,7 @@ def main(argv):
   if FLAGS.from_json:
     with open(FLAGS.from_json, encoding="utf-8") as stream:
       saved = json.load(stream)
-    print(report(saved["meta"], saved["models"]))
+    print(inference_tables.report(saved["meta"], saved["models"]))
     return 0
   try:
     models = find_models(FLAGS.workdir, FLAGS.recipes, FLAGS.controls)
@@ -355,7 +356,7 @@ def main(argv):
   if FLAGS.format == "json":
     print(json.dumps({"meta": meta, "models": results}, indent=2))
   else:
-    print(report(meta, results))
+    print(inference_tables.report(meta, results))
   return 0
 
 

@@ -10,7 +10,9 @@ import os
 
 import kdticket_tf
 
-CALLER = "session_caller_"  # the labels of --caller_thread's timings
+# The timing kind of `--caller_thread` (the Session on the calling thread);
+# its labels are `session_caller_b<batch>_t1`.
+CALLER_THREAD = "session_caller"
 
 
 def column(label, threads=True):
@@ -18,10 +20,10 @@ def column(label, threads=True):
   `session_caller_b32_t1` -> `TF Session, caller's thread, b32 t1`; without
   `threads`, no `t1` (one thread: the tables' every timing)."""
   if not threads:
-    label = label.replace("_t1", "")
+    label = label.removesuffix("_t1")
   return (label.replace("tflite_", "TFLite ")
           .replace("saved_model_", "SavedModel ")
-          .replace(CALLER, "TF Session, caller's thread, ")
+          .replace(CALLER_THREAD + "_", "TF Session, caller's thread, ")
           .replace("session_", "TF Session ").replace("_t", " t"))
 
 
@@ -107,10 +109,13 @@ def floor_line(meta):
   floor = meta.get("session_floor")
   if not floor:
     return ""
+  def where(label):
+    return (" on the caller's thread" if label.startswith(CALLER_THREAD)
+            else "")
+
   cells = ", ".join(
       f"{1e6 * value['seconds']:.1f} µs at batch "
-      f"{label.split('_b')[1].split('_')[0]}"
-      f"{' on the caller' + chr(39) + 's thread' if label.startswith(CALLER) else ''}"
+      f"{label.split('_b')[1].split('_')[0]}{where(label)}"
       f" ({value['ratio_to_dense']:.2f} of dense)"
       for label, value in floor.items())
   return (" An empty serving signature, which only reshapes its input, takes "
