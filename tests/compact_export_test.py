@@ -183,14 +183,10 @@ class CompactExportTest(tf.test.TestCase):
                          path)["layers"].values()))
 
   def test_the_inference_benchmark_times_the_narrower_network(self):
-    result = subprocess.run(
-        [sys.executable, os.path.join(testing.ROOT, "tools",
-                                      "benchmark_inference.py"),
-         f"--workdir={self.workdir}", "--rounds=1", "--batch_sizes=1",
-         "--threads=1", "--seconds_per_timing=0.002", "--session_floor",
-         "--caller_thread", "--format=json"],
-        capture_output=True, text=True, check=False, timeout=300,
-        env=dict(os.environ, PYTHONPATH=testing.ROOT))
+    result = testing.run_tool(
+        "benchmark_inference.py", f"--workdir={self.workdir}", "--rounds=1",
+        "--batch_sizes=1", "--threads=1", "--seconds_per_timing=0.002",
+        "--session_floor", "--caller_thread", "--format=json")
     self.assertEqual(result.returncode, 0, result.stderr[-3000:])
     found = json.loads(result.stdout)
     # One thread for the Session timings, set before anything ran (set any
@@ -227,12 +223,9 @@ class CompactExportTest(tf.test.TestCase):
     saved = os.path.join(self.get_temp_dir(), "benchmark.json")
     with open(saved, "w", encoding="utf-8") as stream:
       json.dump(found, stream)
-    tables = subprocess.run(
-        [sys.executable, os.path.join(testing.ROOT, "tools",
-                                      "benchmark_inference.py"),
-         f"--from_json={saved}"], capture_output=True, text=True,
-        check=True, timeout=300, env=dict(os.environ,
-                                          PYTHONPATH=testing.ROOT)).stdout
+    shown = testing.run_tool("benchmark_inference.py", f"--from_json={saved}")
+    self.assertEqual(shown.returncode, 0, shown.stderr[-3000:])
+    tables = shown.stdout
     self.assertIn("| TF Session b1 t1 | TF Session, caller's thread, b1 t1 |",
                   tables)
     self.assertRegex(tables, r"µs at batch 1 on the caller's thread \(")

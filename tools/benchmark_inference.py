@@ -224,7 +224,6 @@ def _session_call(folder, batch, images, caller_thread=False):
 
 
 EMPTY_SIGNATURE = "(empty signature)"
-CALLER_THREAD = inference_tables.CALLER_THREAD
 
 
 def _empty_signature(dense, root):
@@ -245,7 +244,7 @@ def settings():
   if FLAGS.session:
     result += [("session", b, 1) for b in batches]
   if FLAGS.caller_thread:
-    result += [(CALLER_THREAD, b, 1) for b in batches]
+    result += [(inference_tables.CALLER_THREAD, b, 1) for b in batches]
   if FLAGS.saved_model:
     result += [("saved_model", b, None) for b in batches]
   return result
@@ -267,9 +266,10 @@ def benchmark(models, rounds, seconds):
         call = _tflite_call(model["tflite"], batch, threads, images)
       elif kind == "saved_model":
         call = _saved_model_call(model["saved_model"], batch, images)
-      elif kind in ("session", CALLER_THREAD):
-        call = _session_call(model["saved_model"], batch, images,
-                             caller_thread=kind == CALLER_THREAD)
+      elif kind in ("session", inference_tables.CALLER_THREAD):
+        call = _session_call(
+            model["saved_model"], batch, images,
+            caller_thread=kind == inference_tables.CALLER_THREAD)
       else:
         continue
       timers[(model["name"], kind, batch, threads)] = (

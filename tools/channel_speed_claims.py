@@ -162,12 +162,16 @@ def _floor_claims(lenet, resnet, ticket):
   ]
 
 
+def _floors(runs, label):
+  """The empty call's seconds at `label` in each run (`--session_floor`)."""
+  return [run["meta"]["session_floor"][label]["seconds"] for run in runs]
+
+
 def _repeat_claims(runs, ticket):
   """LeNet's Session ratio at batch 32 over the repeated runs."""
   label = REPEATED
-  ratios = [next(m for m in run["models"] if m["name"] == ticket)[
-      "latency"][label]["ratio_to_dense"] for run in runs]
-  floors = [run["meta"]["session_floor"][label]["seconds"] for run in runs]
+  ratios = [_ratio_value(run, ticket, label) for run in runs]
+  floors = _floors(runs, label)
   met = sum(ratio <= TARGETS["lenet"][label] for ratio in ratios)
   return [
       Claim(f"Timed again in {len(runs)} separate processes, the compacted "
@@ -187,8 +191,7 @@ def _caller_claims(lenet, resnet, runs, ticket):
                      "tools/channel_benchmark.sh, which times it")
   floor = lenet["meta"]["session_floor"]
   ratios = [_ratio_value(run, ticket, label) for run in runs]
-  floors = [run["meta"]["session_floor"][label]["seconds"] for run in runs]
-  pooled = [run["meta"]["session_floor"][pool]["seconds"] for run in runs]
+  floors, pooled = _floors(runs, label), _floors(runs, pool)
   target = TARGETS["lenet"][pool]
   met = sum(ratio <= target for ratio in ratios)
   return [

@@ -109,6 +109,7 @@ def floor_line(meta):
   floor = meta.get("session_floor")
   if not floor:
     return ""
+
   def where(label):
     return (" on the caller's thread" if label.startswith(CALLER_THREAD)
             else "")
